@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:  `make demo` (install + answer a question)  and  `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+# The CPU build of PyTorch, installed before sentence-transformers so that it is not
+# replaced by a multi-GB CUDA build. Elsewhere add e.g. TORCH_PIP_ARGS="--index-url <PyTorch CPU wheel index>".
+TORCH ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+PIP := $(VENV)/bin/python -m pip
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH_PIP_ARGS) "$(TORCH)"
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/newsbot ask "Who met whom in Lima?"
+
+test: install
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info
