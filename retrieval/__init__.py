@@ -1,0 +1,60 @@
+"""From articles to cited answers: chunk, embed, index, search, compose.
+
+Names are imported on first use (PEP 562), so importing one module of the package
+does not load the others, and `newsbot --help` does not load FAISS or torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Answer": "retrieval.answer",
+    "Citation": "retrieval.answer",
+    "NOT_FOUND": "retrieval.answer",
+    "compose_answer": "retrieval.answer",
+    "evidence_score": "retrieval.answer",
+    "IndexStats": "retrieval.assistant",
+    "NewsAssistant": "retrieval.assistant",
+    "Chunk": "retrieval.chunking",
+    "chunk_article": "retrieval.chunking",
+    "Conversation": "retrieval.conversation",
+    "is_follow_up": "retrieval.conversation",
+    "Embedder": "retrieval.embedding",
+    "SentenceTransformerEmbedder": "retrieval.embedding",
+    "resolve_model": "retrieval.embedding",
+    "FaissIndex": "retrieval.index",
+    "Manifest": "retrieval.index",
+    "NewContent": "retrieval.index",
+    "commit": "retrieval.index",
+    "index_exists": "retrieval.index",
+    "locked": "retrieval.index",
+    "IngestReport": "retrieval.ingest",
+    "ingest": "retrieval.ingest",
+    "Hit": "retrieval.search",
+    "Searcher": "retrieval.search",
+    "PACKAGED_MODEL": "retrieval.settings",
+    "RetrievalSettings": "retrieval.settings",
+    "default_index_dir": "retrieval.settings",
+    "QuestionTerms": "retrieval.text",
+    "Span": "retrieval.text",
+    "question_terms": "retrieval.text",
+    "split_sentences": "retrieval.text",
+    "terms": "retrieval.text",
+    "words": "retrieval.text",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,171 @@
+"""Extractive answers: the best supporting sentence per article, each with its citation.
+
+Abstention uses coverage, not similarity alone: MiniLM gives an off-topic question about a
+well-covered country a higher cosine score than a genuine question, so the composer also
+asks whether the names and content words of the question occur in the retrieved passages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .chunking import Chunk
+from .search import Hit
+from .text import QuestionTerms, question_terms, split_sentences, terms
+
+NOT_FOUND = "I could not find anything about that in the indexed news."
+
+# "Lima (VNA) – " and similar datelines: true but not part of the claim.
+_DATELINE = re.compile(r"^[A-Z][\w .,'’-]{1,40}\([A-Z][\w .-]{1,15}\)\s*[–—-]+\s*")
+
+# Names count double: a question about a person or place is unanswered if they are absent.
+_NAME_WEIGHT = 2.0
+_CONTENT_WEIGHT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A numbered source: the article and the exact snippet that supports a claim."""
+
+    n: int
+    article_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published: datetime | None
+    snippet: str
+    score: float
+
+    @property
+    def published_date(self) -> str | None:
+        return self.published.date().isoformat() if self.published else None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The reply to one question: text with ``[n]`` markers and the citations they name."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    evidence: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    chunk: Chunk
+    sentence: str
+    coverage: float
+    hit_score: float
+    rank: int
+
+
+def evidence_score(question: QuestionTerms, hits: list[Hit]) -> float:
+    """How well the passages cover the question, from 0 to 1.
+
+    Every name in the question (a capitalised word or a number: people, places, outlets,
+    years) must occur in the passages, or the score is 0: a passage about Vietnam does not
+    answer a question about Vietnam and China. Given the names, the score is the share of
+    the question's other content words that occur too (1 when there are none).
+    """
+    if not hits:
+        return 0.0
+    found: set[str] = set()
+    for hit in hits:
+        found.update(terms(hit.chunk.title + "\n" + hit.chunk.text))
+    if question.names - found:
+        return 0.0
+    if not question.content:
+        return 1.0 if question.names else 0.0
+    return len(question.content & found) / len(question.content)
+
+
+def compose_answer(
+    question: str,
+    hits: list[Hit],
+    *,
+    context: str | None = None,
+    threshold: float = 0.5,
+    max_sentences: int = 3,
+) -> Answer:
+    """Build the cited answer, or say plainly that nothing relevant was found.
+
+    ``context`` is the earlier question a follow-up leans on: its names must be found too,
+    but sentences are chosen for what the follow-up itself asks.
+    """
+    own = question_terms(question)
+    background = question_terms(context) if context else QuestionTerms(frozenset(), frozenset())
+    wanted = QuestionTerms(
+        names=own.names | background.names,
+        content=(own.content or background.content) - background.names,
+    )
+    evidence = evidence_score(wanted, hits)
+    if evidence < threshold:
+        return Answer(question, NOT_FOUND, (), abstained=True, evidence=evidence)
+
+    best_per_article: dict[str, _Candidate] = {}
+    for rank, hit in enumerate(hits):
+        for candidate in _sentences(hit, rank, own if own.all else wanted, background):
+            current = best_per_article.get(hit.chunk.article_id)
+            if current is None or _key(candidate) > _key(current):
+                best_per_article[hit.chunk.article_id] = candidate
+    ranked = sorted(best_per_article.values(), key=_key, reverse=True)
+    if not ranked or ranked[0].coverage == 0:
+        return Answer(question, NOT_FOUND, (), abstained=True, evidence=evidence)
+    top = ranked[0].coverage
+    chosen = [c for c in ranked if c.coverage >= top / 2][:max_sentences]
+
+    citations = tuple(
+        Citation(
+            n=n,
+            article_id=c.chunk.article_id,
+            title=c.chunk.title,
+            source=c.chunk.source,
+            url=c.chunk.url,
+            published=c.chunk.published,
+            snippet=c.sentence,
+            score=round(c.hit_score, 4),
+        )
+        for n, c in enumerate(chosen, start=1)
+    )
+    text = " ".join(
+        f"{_claim(c.sentence)} [{cite.n}]" for c, cite in zip(chosen, citations, strict=True)
+    )
+    return Answer(question, text, citations, abstained=False, evidence=evidence)
+
+
+def _sentences(
+    hit: Hit, rank: int, wanted: QuestionTerms, background: QuestionTerms
+) -> list[_Candidate]:
+    """Score each sentence of a passage by the question words it contains.
+
+    A follow-up's own words decide; the earlier question's names only break ties.
+    """
+    text = hit.chunk.text
+    found = []
+    for span in split_sentences(text):
+        sentence = text[span.start : span.end]
+        present = set(terms(sentence))
+        coverage = _weight(wanted.names & present, wanted.content & present)
+        coverage += 0.25 * len((background.names - wanted.names) & present)
+        found.append(_Candidate(hit.chunk, sentence, coverage, hit.score, rank))
+    return found
+
+
+def _key(candidate: _Candidate) -> tuple[float, float, int]:
+    # More of the question covered first; then the better passage; then earlier in it.
+    return (candidate.coverage, candidate.hit_score, -len(candidate.sentence))
+
+
+def _weight(names: set[str] | frozenset[str], content: set[str] | frozenset[str]) -> float:
+    return _NAME_WEIGHT * len(names) + _CONTENT_WEIGHT * len(content)
+
+
+def _claim(sentence: str) -> str:
+    """The sentence as a claim: without its dateline, ending in punctuation."""
+    claim = _DATELINE.sub("", sentence).strip()
+    return claim if claim[-1:] in '.!?…"”’)' else claim + "."

@@ -1,0 +1,180 @@
+"""The one question-answering service: the CLI, the terminal chat and the bot all use it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from corpus.articles import Article
+from corpus.errors import QuestionError
+
+from .answer import Answer, compose_answer
+from .embedding import Embedder, SentenceTransformerEmbedder
+from .index import FaissIndex, index_exists
+from .ingest import IngestReport, ingest
+from .search import Hit, Searcher
+from .settings import RetrievalSettings
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStats:
+    """What is indexed, as `newsbot stats` and the bot's /stats show it."""
+
+    index_dir: Path
+    generation: str
+    articles: int
+    chunks: int
+    model: str
+    dimension: int
+    size_bytes: int
+    oldest: str | None
+    newest: str | None
+
+
+class NewsAssistant:
+    """Built once from settings; loads the model and the index on first use, then keeps them.
+
+    Thread-safe: the bot calls it from worker threads so inference never blocks its loop.
+    """
+
+    def __init__(self, settings: RetrievalSettings, *, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._index: FaissIndex | None = None
+        self._lock = threading.RLock()
+
+    # -- the parts, loaded lazily -----------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = SentenceTransformerEmbedder(
+                    self.settings.embedding_model, batch_size=self.settings.embedding_batch_size
+                )
+            return self._embedder
+
+    @property
+    def index(self) -> FaissIndex:
+        """The live index, checked against the configured model (name and dimension)."""
+        with self._lock:
+            if self._index is None:
+                # Check the model name before paying for loading the model.
+                FaissIndex.open(
+                    self.settings.index_dir, model=self.settings.embedding_model
+                ).close()
+                self._index = FaissIndex.open(
+                    self.settings.index_dir,
+                    model=self.settings.embedding_model,
+                    dimension=self.embedder.dimension,
+                )
+            return self._index
+
+    def open_index(self) -> FaissIndex:
+        """The index without loading the model (for stats and export)."""
+        return FaissIndex.open(self.settings.index_dir)
+
+    def has_index(self) -> bool:
+        return index_exists(self.settings.index_dir)
+
+    def load(self) -> None:
+        """Load model and index now rather than on the first question."""
+        _ = self.index
+
+    # -- questions ------------------------------------------------------------------------
+
+    def search(self, question: str, k: int | None = None) -> list[Hit]:
+        question = self._checked(question)
+        return Searcher(
+            self.index, self.embedder, max_chunks_per_article=self.settings.max_chunks_per_article
+        ).search(question, k or self.settings.top_k)
+
+    def ask(self, question: str, context: str | None = None) -> Answer:
+        """Answer ``question``; ``context`` is the previous question of the conversation."""
+        question = self._checked(question)
+        query = f"{context}\n{question}" if context else question
+        searcher = Searcher(
+            self.index, self.embedder, max_chunks_per_article=self.settings.max_chunks_per_article
+        )
+        started = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        embedded = time.perf_counter()
+        hits = searcher.search_vector(vector, self.settings.top_k)
+        searched = time.perf_counter()
+        answer = compose_answer(
+            question,
+            hits,
+            context=context,
+            threshold=self.settings.abstain_threshold,
+            max_sentences=self.settings.max_answer_sentences,
+        )
+        done = time.perf_counter()
+        timings = {
+            "embed_ms": (embedded - started) * 1000,
+            "search_ms": (searched - embedded) * 1000,
+            "compose_ms": (done - searched) * 1000,
+        }
+        return replace(answer, question=question, timings=timings)
+
+    def _checked(self, question: str) -> str:
+        question = " ".join(question.split())
+        if not question:
+            raise QuestionError(
+                'the question is empty: ask something, e.g. "Who met whom in Lima?"'
+            )
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(
+                f"the question is {len(question):,} characters long; the limit is {limit:,}. "
+                "Ask it in fewer words."
+            )
+        return question
+
+    # -- the index ------------------------------------------------------------------------
+
+    def ingest(
+        self, paths: Iterable[str | Path], *, rebuild: bool = False, progress: bool = False
+    ) -> IngestReport:
+        with self._lock:
+            report = ingest(paths, self.settings, self.embedder, rebuild=rebuild, progress=progress)
+            self._reopen()
+            return report
+
+    def _reopen(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def stats(self) -> IndexStats:
+        index = self._index or self.open_index()
+        try:
+            oldest, newest = index.date_range()
+            m = index.manifest
+            return IndexStats(
+                index_dir=self.settings.index_dir,
+                generation=m.generation,
+                articles=m.article_count,
+                chunks=m.chunk_count,
+                model=m.model,
+                dimension=m.dimension,
+                size_bytes=index.size_on_disk(),
+                oldest=oldest,
+                newest=newest,
+            )
+        finally:
+            if index is not self._index:
+                index.close()
+
+    def export(self) -> Iterator[Article]:
+        index = self.open_index()
+        try:
+            yield from index.articles()
+        finally:
+            index.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._reopen()

@@ -1,0 +1,467 @@
+"""The on-disk index: FAISS vectors plus SQLite metadata, committed atomically by a manifest.
+
+Layout of an index directory::
+
+    manifest.json        the commit point: names the live generation and describes it
+    gen-000003/          one complete, immutable generation
+        vectors.faiss    FAISS index; row i is chunk i
+        store.sqlite     articles (cleaned text and metadata) and chunks (offsets, row ids)
+    .write.lock          held by the one process that may write
+
+A write builds the next generation in a temporary directory, renames it into place and only
+then replaces ``manifest.json`` (write, fsync, ``os.replace``). Until that last step readers
+and a crashed writer both see the previous generation, whole. Leftovers of a crashed write
+are swept up by the next successful one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+from filelock import FileLock, Timeout
+
+from corpus.articles import Article
+from corpus.errors import IndexStoreError
+
+from .chunking import Chunk
+
+__all__ = ["FaissIndex", "Manifest", "NewContent", "commit", "index_exists", "locked"]
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+VECTORS_NAME = "vectors.faiss"
+STORE_NAME = "store.sqlite"
+LOCK_NAME = ".write.lock"
+
+_SCHEMA = """
+CREATE TABLE articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    url TEXT,
+    source TEXT,
+    published TEXT,
+    language TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles(id),
+    position INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL
+);
+CREATE INDEX chunks_by_article ON chunks(article_id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What an index holds and how it was built; written last, read first."""
+
+    format_version: int
+    generation: str
+    model: str
+    dimension: int
+    article_count: int
+    chunk_count: int
+    corpus_fingerprint: str
+    chunk_size: int
+    chunk_overlap: int
+    newest_published: str | None
+    created_at: str
+
+    @classmethod
+    def read(cls, index_dir: Path) -> Manifest:
+        path = index_dir / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IndexStoreError(
+                f"no index at {index_dir}: build one with `newsbot ingest PATH...`"
+            ) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _damaged(index_dir, f"{MANIFEST_NAME} is unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise _damaged(index_dir, f"{MANIFEST_NAME} is not a JSON object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise IndexStoreError(
+                f"the index at {index_dir} has format version {version!r}, but this newsbot "
+                f"reads version {FORMAT_VERSION}: rebuild it with "
+                "`newsbot ingest --rebuild PATH...`"
+            )
+        try:
+            return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        except (KeyError, TypeError) as exc:
+            raise _damaged(index_dir, f"{MANIFEST_NAME} lacks a field ({exc})") from None
+
+    def write(self, index_dir: Path) -> None:
+        _write_atomically(index_dir / MANIFEST_NAME, json.dumps(asdict(self), indent=2) + "\n")
+
+
+def index_exists(index_dir: Path) -> bool:
+    """True when ``index_dir`` has a committed index (possibly a damaged one)."""
+    return (index_dir / MANIFEST_NAME).exists()
+
+
+class FaissIndex:
+    """A read-only view of one committed generation: vectors, chunks and articles."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest, vectors: faiss.Index, db: Path) -> None:
+        self.index_dir = index_dir
+        self.manifest = manifest
+        self._vectors = vectors
+        self._db_path = db
+        self._db = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+        self._db_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, index_dir: Path, *, model: str | None = None, dimension: int | None = None
+    ) -> FaissIndex:
+        """Open the live generation; with ``model``/``dimension``, insist the index matches."""
+        index_dir = Path(index_dir)
+        manifest = Manifest.read(index_dir)
+        if model is not None and manifest.model != model:
+            raise IndexStoreError(
+                f"the index at {index_dir} was built with model {manifest.model!r} "
+                f"(dimension {manifest.dimension}), but the configured model is {model!r}"
+                f"{f' (dimension {dimension})' if dimension else ''}: set "
+                f"NEWSBOT_EMBEDDING_MODEL={manifest.model} or rebuild with "
+                "`newsbot ingest --rebuild PATH...`"
+            )
+        if dimension is not None and manifest.dimension != dimension:
+            raise IndexStoreError(
+                f"the index at {index_dir} holds {manifest.dimension}-dimensional vectors, but "
+                f"model {model or manifest.model!r} makes {dimension}-dimensional ones: "
+                "rebuild with `newsbot ingest --rebuild PATH...`"
+            )
+        generation = index_dir / manifest.generation
+        vectors_path, db_path = generation / VECTORS_NAME, generation / STORE_NAME
+        for path in (vectors_path, db_path):
+            if not path.is_file():
+                raise _damaged(index_dir, f"{path.relative_to(index_dir)} is missing")
+        try:
+            vectors = faiss.read_index(str(vectors_path))
+        except RuntimeError as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise _damaged(index_dir, f"{VECTORS_NAME} cannot be read ({first_line})") from None
+        index = cls(index_dir, manifest, vectors, db_path)
+        index._check_consistent()
+        return index
+
+    def _check_consistent(self) -> None:
+        try:
+            chunks, chunked_articles = self._aggregate(
+                "SELECT COUNT(*), COUNT(DISTINCT article_id) FROM chunks"
+            )
+            (stored_articles,) = self._aggregate("SELECT COUNT(*) FROM articles")
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.index_dir, f"{STORE_NAME} cannot be read ({exc})") from None
+        m = self.manifest
+        if self._vectors.d != m.dimension:
+            raise _damaged(
+                self.index_dir,
+                f"vectors have dimension {self._vectors.d}, manifest says {m.dimension}",
+            )
+        if not (self._vectors.ntotal == chunks == m.chunk_count) or not (
+            stored_articles == chunked_articles == m.article_count
+        ):
+            raise _damaged(
+                self.index_dir,
+                f"{self._vectors.ntotal} vectors, {chunks} chunks and {stored_articles} "
+                f"articles ({chunked_articles} with chunks) stored, but the manifest says "
+                f"{m.chunk_count} chunks and {m.article_count} articles",
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> str:
+        return self.manifest.generation
+
+    def __len__(self) -> int:
+        return int(self._vectors.ntotal)
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The ``k`` rows nearest to ``query`` (a unit vector), best first, as (row, score)."""
+        if len(self) == 0 or k <= 0:
+            return []
+        scores, rows = self._vectors.search(
+            query.reshape(1, -1).astype(np.float32), min(k, len(self))
+        )
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``rows`` (for re-scoring without re-embedding)."""
+        return (
+            np.vstack([self._vectors.reconstruct(int(r)) for r in rows])
+            if rows
+            else np.zeros((0, self.manifest.dimension), np.float32)
+        )
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        """The chunks stored at ``rows``, in that order."""
+        if not rows:
+            return []
+        placeholders = ",".join("?" * len(rows))
+        found = {
+            row: _chunk_from_row(rest)
+            for row, *rest in self._query(
+                'SELECT c.row, c.article_id, c.position, c.start, c."end", a.body, a.title, '
+                "a.source, a.url, a.published "
+                "FROM chunks c JOIN articles a ON a.id = c.article_id "
+                f"WHERE c.row IN ({placeholders})",
+                [int(r) for r in rows],
+            )
+        }
+        return [found[int(r)] for r in rows]
+
+    def has_article(self, article_id: str) -> bool:
+        return self._query_one("SELECT 1 FROM articles WHERE id = ?", [article_id]) is not None
+
+    def article_ids(self) -> set[str]:
+        return {row[0] for row in self._query("SELECT id FROM articles")}
+
+    def articles(self) -> Iterator[Article]:
+        """Every stored article in ingest order, as it was indexed."""
+        for row in self._query(
+            "SELECT id, title, body, url, source, published, language, extra "
+            "FROM articles ORDER BY rowid"
+        ):
+            yield _article_from_row(row)
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        oldest, newest = self._aggregate("SELECT MIN(published), MAX(published) FROM articles")
+        return (oldest[:10] if oldest else None, newest[:10] if newest else None)
+
+    def size_on_disk(self) -> int:
+        generation = self.index_dir / self.manifest.generation
+        return sum(p.stat().st_size for p in generation.iterdir() if p.is_file())
+
+    def close(self) -> None:
+        with self._db_lock:
+            self._db.close()
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._db_lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _query_one(self, sql: str, params: Sequence[object] = ()) -> tuple | None:
+        rows = self._query(sql, params)
+        return rows[0] if rows else None
+
+    def _aggregate(self, sql: str) -> tuple:
+        """The one row an aggregate query (COUNT, MIN, …) always returns."""
+        row = self._query_one(sql)
+        assert row is not None, "an aggregate query returns one row"
+        return row
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewContent:
+    """Articles, their chunks and the chunks' vectors, to append to an index."""
+
+    articles: Sequence[Article]
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+
+
+def write_lock(index_dir: Path, timeout: float = 0) -> FileLock:
+    """The lock every writer holds; a second writer waits ``timeout`` seconds, then fails."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(index_dir / LOCK_NAME), timeout=timeout)
+
+
+@contextlib.contextmanager
+def locked(index_dir: Path, timeout: float = 0) -> Iterator[None]:
+    try:
+        with write_lock(index_dir, timeout):
+            yield
+    except Timeout:
+        raise IndexStoreError(
+            f"another newsbot process is writing to {index_dir}; try again when it has finished"
+        ) from None
+
+
+def commit(
+    index_dir: Path,
+    new: NewContent,
+    *,
+    base: FaissIndex | None,
+    model: str,
+    dimension: int,
+    chunk_size: int,
+    chunk_overlap: int,
+) -> Manifest:
+    """Write ``base`` plus ``new`` as the next generation and make it live atomically.
+
+    The caller holds :func:`locked`. ``base`` is the live generation (``None`` for a fresh
+    index); it is copied, never modified, so readers of it are undisturbed.
+    """
+    if len(new.chunks) != len(new.vectors):
+        raise ValueError("one vector per chunk is required")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    _sweep(index_dir, keep={base.generation} if base else set())
+    name = _next_generation(index_dir)
+    staging = index_dir / f"{name}.tmp-{os.getpid()}"
+    staging.mkdir()
+
+    db_path = staging / STORE_NAME
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        if base is not None:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{base._db_path}?mode=ro", uri=True)
+            ) as src:
+                src.backup(db)
+        else:
+            db.executescript(_SCHEMA)
+        first_row = base.manifest.chunk_count if base else 0
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with db:
+            db.executemany(
+                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_article_to_row(a, now) for a in new.articles],
+            )
+            db.executemany(
+                'INSERT INTO chunks (row, article_id, position, start, "end") '
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (first_row + i, c.article_id, c.position, c.start, c.end)
+                    for i, c in enumerate(new.chunks)
+                ],
+            )
+        ids = [row[0] for row in db.execute("SELECT id FROM articles ORDER BY id")]
+        (newest,) = db.execute("SELECT MAX(published) FROM articles").fetchone()
+
+    vectors = (
+        faiss.read_index(str(base.index_dir / base.generation / VECTORS_NAME))
+        if base
+        else faiss.IndexFlatIP(dimension)
+    )
+    if len(new.vectors):
+        vectors.add(np.ascontiguousarray(new.vectors, dtype=np.float32))
+    faiss.write_index(vectors, str(staging / VECTORS_NAME))
+    for path in staging.iterdir():
+        _fsync(path)
+    staging.rename(index_dir / name)
+    _fsync(index_dir)
+
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        generation=name,
+        model=model,
+        dimension=dimension,
+        article_count=len(ids),
+        chunk_count=int(vectors.ntotal),
+        corpus_fingerprint=hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        newest_published=newest[:10] if newest else None,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    manifest.write(index_dir)
+    # The previous generation stays one more round for readers that still have it open.
+    _sweep(index_dir, keep={name} | ({base.generation} if base else set()))
+    return manifest
+
+
+def _next_generation(index_dir: Path) -> str:
+    numbers = [int(p.name[4:10]) for p in index_dir.glob("gen-*") if p.name[4:10].isdigit()]
+    return f"gen-{max(numbers, default=0) + 1:06d}"
+
+
+def _sweep(index_dir: Path, keep: set[str]) -> None:
+    """Remove generations other than ``keep`` and the manifest's, and crashed leftovers."""
+    with contextlib.suppress(IndexStoreError):
+        keep = keep | {Manifest.read(index_dir).generation}
+    for path in index_dir.glob("gen-*"):
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in index_dir.glob(f"{MANIFEST_NAME}.tmp*"):
+        path.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _damaged(index_dir: Path, what: str) -> IndexStoreError:
+    return IndexStoreError(
+        f"the index at {index_dir} is damaged: {what}. Nothing was changed; rebuild it with "
+        "`newsbot ingest --rebuild PATH...`"
+    )
+
+
+def _article_to_row(article: Article, ingested_at: str) -> tuple:
+    return (
+        article.id,
+        article.title,
+        article.body,
+        article.url,
+        article.source,
+        article.published.isoformat() if article.published else None,
+        article.language,
+        json.dumps(article.extra, ensure_ascii=False, sort_keys=True),
+        ingested_at,
+    )
+
+
+def _article_from_row(row: Iterable) -> Article:
+    id_, title, body, url, source, published, language, extra = row
+    return Article(
+        id=id_,
+        title=title,
+        body=body,
+        url=url,
+        source=source,
+        published=datetime.fromisoformat(published) if published else None,
+        language=language,
+        extra=json.loads(extra),
+    )
+
+
+def _chunk_from_row(row: Sequence) -> Chunk:
+    article_id, position, start, end, body, title, source, url, published = row
+    return Chunk(
+        article_id=article_id,
+        position=position,
+        text=body[start:end],
+        start=start,
+        end=end,
+        title=title,
+        source=source,
+        url=url,
+        published=datetime.fromisoformat(published) if published else None,
+    )

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real packaged model (loaded once) and a sample-corpus index."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from corpus.loaders import sample_corpus_dir
+from retrieval.assistant import NewsAssistant
+from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.settings import RetrievalSettings
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    """The packaged all-MiniLM-L6-v2, as production uses it."""
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def sample_index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """An index of the built-in sample corpus, built once; copy it before writing to it."""
+    index_dir = tmp_path_factory.mktemp("sample-index")
+    NewsAssistant(RetrievalSettings(index_dir=index_dir), embedder=embedder).ingest(
+        [sample_corpus_dir()]
+    )
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def sample_assistant(sample_index_dir: Path, embedder) -> Iterator[NewsAssistant]:
+    """A read-only assistant over the sample corpus."""
+    assistant = NewsAssistant(RetrievalSettings(index_dir=sample_index_dir), embedder=embedder)
+    yield assistant
+    assistant.close()
+
+
+@pytest.fixture
+def writable_sample_index(sample_index_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample index that a test may change or damage."""
+    target = tmp_path / "index"
+    shutil.copytree(sample_index_dir, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> RetrievalSettings:
+    """Settings with a fresh, empty index directory."""
+    return RetrievalSettings(index_dir=tmp_path / "index")

@@ -1,0 +1,77 @@
+"""Dense search over the sample index and an article-heavy synthetic index."""
+
+import pytest
+
+from corpus.articles import Article
+from corpus.errors import QuestionError
+from retrieval.assistant import NewsAssistant
+from retrieval.index import FaissIndex
+from retrieval.search import Searcher
+from retrieval.settings import RetrievalSettings
+
+
+def test_hits_are_ranked_by_score_and_carry_metadata(sample_assistant):
+    hits = sample_assistant.search(
+        "Grand Cross Order of Honour awarded by the Peruvian Congress", 4
+    )
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert "Grand Cross Order of Honour" in hits[0].chunk.text
+    assert hits[0].chunk.url == "https://en.vietnamplus.vn/post-304001.vnp"
+
+
+def test_no_article_fills_more_than_its_share(sample_index_dir, embedder):
+    index = FaissIndex.open(sample_index_dir)
+    try:
+        for cap in (1, 2):
+            hits = Searcher(index, embedder, max_chunks_per_article=cap).search(
+                "Vietnam Peru relations", 10
+            )
+            per_article = {}
+            for hit in hits:
+                per_article[hit.chunk.article_id] = per_article.get(hit.chunk.article_id, 0) + 1
+            assert max(per_article.values()) == cap
+            assert len(hits) == 2 * cap
+    finally:
+        index.close()
+
+
+def test_the_cap_lets_a_weaker_article_through(tmp_path, embedder):
+    """Ten near-identical passages of one article must not hide a second article."""
+    long_body = "\n\n".join(f"The Chancay port handled ship number {i} today." for i in range(60))
+    settings = RetrievalSettings(index_dir=tmp_path / "i", chunk_size=20, chunk_overlap=0, top_k=3)
+    assistant = NewsAssistant(settings, embedder=embedder)
+    articles = tmp_path / "a.jsonl"
+    import json
+
+    articles.write_text(
+        json.dumps({"title": "Port log", "body": long_body, "url": "https://x.org/log"})
+        + "\n"
+        + json.dumps(
+            {
+                "title": "Port opening",
+                "body": "Peru opened the Chancay port.",
+                "url": "https://x.org/open",
+            }
+        )
+        + "\n"
+    )
+    assistant.ingest([articles])
+    hits = assistant.search("Chancay port ships")
+    assert {h.chunk.url for h in hits} == {"https://x.org/log", "https://x.org/open"}
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t "])
+def test_empty_questions_are_refused(sample_assistant, question):
+    with pytest.raises(QuestionError, match="empty"):
+        sample_assistant.ask(question)
+
+
+def test_overlong_questions_are_refused_politely(sample_assistant):
+    with pytest.raises(QuestionError, match=r"50,000 characters.*limit is 1,000"):
+        sample_assistant.ask("x" * 50_000)
+
+
+def test_article_is_a_frozen_value():
+    article = Article(id="x", title="t", body="b")
+    with pytest.raises(AttributeError):
+        article.title = "changed"  # type: ignore[misc]
