@@ -1,0 +1,238 @@
+"""The ``newsbot`` command: ingest, ask, search, chat, stats, export.
+
+Heavy modules (torch, FAISS) are imported inside the commands that need them, so ``--help``
+and error paths answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from corpus.errors import ConfigurationError, NewsbotError
+
+if TYPE_CHECKING:
+    from retrieval.assistant import NewsAssistant
+
+    from .settings import Settings
+
+
+class _Group(click.Group):
+    """Turns newsbot's own errors into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NewsbotError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"newsbot: error: {message}", err=True)
+    sys.exit(1)
+
+
+_index_option = click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index directory (default: $NEWSBOT_INDEX_DIR or ~/.local/share/newsbot/index).",
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="newsbot")
+def cli() -> None:
+    """Answer news questions with numbered citations to the indexed articles."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env, with command-line overrides on top."""
+    from pydantic import ValidationError
+
+    from .settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NEWSBOT_{'_'.join(map(str, e['loc'])).upper() or 'SETTINGS'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None
+
+
+def _assistant(settings: Settings, *, sample_if_empty: bool = True) -> NewsAssistant:
+    from retrieval.assistant import NewsAssistant
+
+    assistant = NewsAssistant(settings)
+    if sample_if_empty and not assistant.has_index():
+        from corpus.loaders import sample_corpus_dir
+
+        click.echo(
+            f"No index at {settings.index_dir} yet: indexing the built-in sample corpus…", err=True
+        )
+        report = assistant.ingest([sample_corpus_dir()])
+        click.echo(f"Indexed {report.added} sample articles ({report.chunks} chunks).", err=True)
+    return assistant
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_index_option
+@click.option("--rebuild", is_flag=True, help="Replace the index instead of adding to it.")
+def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool) -> None:
+    """Load, clean, chunk, embed and index the articles in PATHS (files or folders).
+
+    Formats: .txt/.md (optional front matter), .html, .jsonl, RSS/Atom (.xml/.rss/.atom).
+    Articles already in the index are skipped.
+    """
+    settings = load_settings(index_dir=index_dir)
+    assistant = _assistant(settings, sample_if_empty=False)
+    report = assistant.ingest(paths, rebuild=rebuild, progress=sys.stderr.isatty())
+    click.echo(
+        f"Added {report.added} articles ({report.chunks} chunks), skipped {report.duplicates} "
+        f"already indexed, rejected {len(report.rejected)} in {report.seconds:.1f} s."
+    )
+    for problem in report.rejected:
+        click.echo(f"  rejected: {problem}", err=True)
+    if report.manifest:
+        m = report.manifest
+        click.echo(
+            f"Index {settings.index_dir}: {m.article_count} articles, {m.chunk_count} chunks."
+        )
+    if report.rejected and not report.added and not report.duplicates:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("question")
+@_index_option
+@click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def ask(question: str, index_dir: Path | None, top_k: int | None, as_json: bool) -> None:
+    """Answer QUESTION with numbered citations."""
+    from .formatting import answer_to_dict, format_answer_text
+
+    answer = _assistant(load_settings(index_dir=index_dir, top_k=top_k)).ask(question)
+    if as_json:
+        click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False))
+    else:
+        click.echo(format_answer_text(answer))
+
+
+@cli.command()
+@click.argument("question", required=False)
+@_index_option
+@click.option("--top-k", type=click.IntRange(1, 100), help="Passages per question.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per question.")
+def search(question: str | None, index_dir: Path | None, top_k: int | None, as_json: bool) -> None:
+    """Raw retrieval for QUESTION, or for each line of stdin when QUESTION is omitted."""
+    from .formatting import format_hits_text, hits_to_dict
+
+    assistant = _assistant(load_settings(index_dir=index_dir, top_k=top_k))
+    questions = [question] if question is not None else (line.strip() for line in sys.stdin)
+    for query in questions:
+        if not query:
+            continue
+        hits = assistant.search(query, top_k)
+        if as_json:
+            click.echo(json.dumps(hits_to_dict(query, hits), ensure_ascii=False))
+        else:
+            click.echo(format_hits_text(hits))
+        sys.stdout.flush()
+
+
+@cli.command()
+@_index_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def stats(index_dir: Path | None, as_json: bool) -> None:
+    """What is indexed: articles, chunks, model, size, dates."""
+    from .formatting import format_stats_text, stats_to_dict
+
+    summary = _assistant(load_settings(index_dir=index_dir), sample_if_empty=False).stats()
+    click.echo(json.dumps(stats_to_dict(summary)) if as_json else format_stats_text(summary))
+
+
+@cli.command()
+@_index_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE instead of stdout.",
+)
+def export(index_dir: Path | None, output: Path | None) -> None:
+    """Every stored article as JSON Lines, in the format `ingest` reads."""
+    from corpus.loaders import article_to_record
+
+    assistant = _assistant(load_settings(index_dir=index_dir), sample_if_empty=False)
+    if output is None:
+        for article in assistant.export():
+            click.echo(json.dumps(article_to_record(article), ensure_ascii=False))
+        return
+    tmp = output.with_name(output.name + ".partial")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as f:
+        for article in assistant.export():
+            f.write(json.dumps(article_to_record(article), ensure_ascii=False) + "\n")
+            count += 1
+    tmp.replace(output)
+    click.echo(f"Exported {count} articles to {output}.", err=True)
+
+
+@cli.command()
+@_index_option
+def chat(index_dir: Path | None) -> None:
+    """Ask questions interactively, as in a chat with the bot (/new, /sources, /quit)."""
+    from retrieval.conversation import Conversation
+
+    from .formatting import citation_line, format_answer_text
+
+    assistant = _assistant(load_settings(index_dir=index_dir))
+    assistant.load()
+    conversation = Conversation()
+    last = None
+    click.echo(
+        "Ask about the news. /new forgets the conversation, /sources shows snippets, /quit leaves."
+    )
+    while True:
+        try:
+            question = input("\n? ").strip()
+        except EOFError:
+            return
+        if question in {"/quit", "/exit"}:
+            return
+        if question == "/new":
+            conversation.forget()
+            click.echo("Starting afresh.")
+            continue
+        if question == "/sources":
+            if last is None or not last.citations:
+                click.echo("No sources yet.")
+            else:
+                click.echo(
+                    "\n".join(f"{citation_line(c)}\n    “{c.snippet}”" for c in last.citations)
+                )
+            continue
+        if not question:
+            continue
+        context = conversation.context_for(question)
+        try:
+            last = assistant.ask(question, context=context)
+        except NewsbotError as exc:
+            click.echo(f"Sorry: {exc}")
+            continue
+        conversation.remember(question, context)
+        click.echo(format_answer_text(last))
+
+
+def main() -> None:
+    cli(prog_name="newsbot")
