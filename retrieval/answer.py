@@ -1,13 +1,14 @@
 """Extractive answers: the best supporting sentence per article, each with its citation.
 
-Abstention uses coverage, not similarity alone: MiniLM gives an off-topic question about a
-well-covered country a higher cosine score than a genuine question, so the composer also
-asks whether the names and content words of the question occur in the retrieved passages.
+Abstention uses coverage, not similarity: MiniLM gives an off-topic question about a
+well-covered country a higher cosine score than a genuine question, so the composer asks
+whether the names and content words of the question occur in the corpus and the passages.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,24 +65,49 @@ class _Candidate:
     rank: int
 
 
-def evidence_score(question: QuestionTerms, hits: list[Hit]) -> float:
-    """How well the passages cover the question, from 0 to 1.
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """How well retrieved passages cover a question, and so whether to answer at all."""
 
-    Every name in the question (a capitalised word or a number: people, places, outlets,
-    years) must occur in the passages, or the score is 0: a passage about Vietnam does not
-    answer a question about Vietnam and China. Given the names, the score is the share of
-    the question's other content words that occur too (1 when there are none).
+    unknown_names: frozenset[str]
+    missing_names: frozenset[str]
+    content_coverage: float
+
+    def sufficient(self, *, threshold: float, max_missing_names: int) -> bool:
+        return (
+            not self.unknown_names
+            and len(self.missing_names) <= max_missing_names
+            and self.content_coverage >= threshold
+        )
+
+    @property
+    def score(self) -> float:
+        """One number for reports: the content coverage, or 0 when a name is unknown."""
+        return 0.0 if self.unknown_names else self.content_coverage
+
+
+def weigh_evidence(
+    question: QuestionTerms, hits: list[Hit], corpus_terms: Container[str] | None = None
+) -> Evidence:
+    """Compare the question's words with the passages (and with the whole corpus).
+
+    A name (a capitalised word or a number: a person, place, outlet or date) that occurs
+    nowhere in the corpus means the corpus is about something else: a passage about Vietnam
+    does not answer a question about Vietnam and China. A name merely absent from the
+    passages is tolerated up to a limit, since multi-part questions name several articles.
+    Content coverage is the share of the question's other words found in the passages.
     """
-    if not hits:
-        return 0.0
     found: set[str] = set()
     for hit in hits:
-        found.update(terms(hit.chunk.title + "\n" + hit.chunk.text))
-    if question.names - found:
-        return 0.0
+        found.update(terms(hit.chunk.lexical_text))
+    unknown = frozenset(
+        n for n in question.names if corpus_terms is not None and n not in corpus_terms
+    )
     if not question.content:
-        return 1.0 if question.names else 0.0
-    return len(question.content & found) / len(question.content)
+        coverage = 1.0 if question.names and hits else 0.0
+    else:
+        coverage = len(question.content & found) / len(question.content)
+    return Evidence(unknown, frozenset(question.names - found), coverage)
 
 
 def compose_answer(
@@ -89,7 +115,9 @@ def compose_answer(
     hits: list[Hit],
     *,
     context: str | None = None,
-    threshold: float = 0.5,
+    corpus_terms: Container[str] | None = None,
+    threshold: float = 0.3,
+    max_missing_names: int = 1,
     max_sentences: int = 3,
 ) -> Answer:
     """Build the cited answer, or say plainly that nothing relevant was found.
@@ -103,8 +131,9 @@ def compose_answer(
         names=own.names | background.names,
         content=(own.content or background.content) - background.names,
     )
-    evidence = evidence_score(wanted, hits)
-    if evidence < threshold:
+    weighed = weigh_evidence(wanted, hits, corpus_terms)
+    evidence = weighed.score
+    if not weighed.sufficient(threshold=threshold, max_missing_names=max_missing_names):
         return Answer(question, NOT_FOUND, (), abstained=True, evidence=evidence)
 
     best_per_article: dict[str, _Candidate] = {}

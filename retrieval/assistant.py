@@ -86,37 +86,31 @@ class NewsAssistant:
 
     # -- questions ------------------------------------------------------------------------
 
+    def searcher(self) -> Searcher:
+        """A searcher over the live index (cheap: the index and model are shared)."""
+        return Searcher(self.index, self.embedder, self.settings.search_config())
+
     def search(self, question: str, k: int | None = None) -> list[Hit]:
-        question = self._checked(question)
-        return Searcher(
-            self.index, self.embedder, max_chunks_per_article=self.settings.max_chunks_per_article
-        ).search(question, k or self.settings.top_k)
+        return self.searcher().search(self._checked(question), k or self.settings.top_k)
 
     def ask(self, question: str, context: str | None = None) -> Answer:
         """Answer ``question``; ``context`` is the previous question of the conversation."""
         question = self._checked(question)
         query = f"{context}\n{question}" if context else question
-        searcher = Searcher(
-            self.index, self.embedder, max_chunks_per_article=self.settings.max_chunks_per_article
-        )
-        started = time.perf_counter()
-        vector = self.embedder.embed_query(query)
-        embedded = time.perf_counter()
-        hits = searcher.search_vector(vector, self.settings.top_k)
+        searcher = self.searcher()
+        hits = searcher.search(query, self.settings.top_k)
         searched = time.perf_counter()
         answer = compose_answer(
             question,
             hits,
             context=context,
+            corpus_terms=searcher.index.lexical,
             threshold=self.settings.abstain_threshold,
+            max_missing_names=self.settings.max_missing_names,
             max_sentences=self.settings.max_answer_sentences,
         )
         done = time.perf_counter()
-        timings = {
-            "embed_ms": (embedded - started) * 1000,
-            "search_ms": (searched - embedded) * 1000,
-            "compose_ms": (done - searched) * 1000,
-        }
+        timings = {**searcher.timings, "compose_ms": (done - searched) * 1000}
         return replace(answer, question=question, timings=timings)
 
     def _checked(self, question: str) -> str:

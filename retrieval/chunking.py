@@ -39,6 +39,20 @@ class Chunk:
         return " | ".join(p for p in (self.title, self.source, self.published_date) if p)
 
     @property
+    def lexical_text(self) -> str:
+        """What term search sees: title, outlet and a spelled-out date, then the text.
+
+        Questions say "according to TechCrunch" or "published on September 26, 2023".
+        """
+        date = (
+            f"{self.published:%B} {self.published.day}, {self.published.year}"
+            if self.published
+            else ""
+        )
+        context = " | ".join(p for p in (self.title, self.source, date) if p)
+        return f"{context}\n{self.text}"
+
+    @property
     def embedding_text(self) -> str:
         """What the embedder sees: the title gives a passage its topic."""
         return f"{self.title}\n{self.text}"

@@ -5,6 +5,7 @@ Layout of an index directory::
     manifest.json        the commit point: names the live generation and describes it
     gen-000003/          one complete, immutable generation
         vectors.faiss    FAISS index; row i is chunk i
+        lexical/         BM25 index (bm25s); document i is chunk i
         store.sqlite     articles (cleaned text and metadata) and chunks (offsets, row ids)
     .write.lock          held by the one process that may write
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -36,13 +38,15 @@ from corpus.articles import Article
 from corpus.errors import IndexStoreError
 
 from .chunking import Chunk
+from .lexical import LexicalIndex
 
 __all__ = ["FaissIndex", "Manifest", "NewContent", "commit", "index_exists", "locked"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
+LEXICAL_NAME = "lexical"
 LOCK_NAME = ".write.lock"
 
 _SCHEMA = """
@@ -66,6 +70,15 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_by_article ON chunks(article_id);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class RowMetadata:
+    """Article facts per vector row: outlet name, publication month and day (0 if unknown)."""
+
+    sources: np.ndarray
+    months: np.ndarray
+    days: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +134,22 @@ def index_exists(index_dir: Path) -> bool:
 class FaissIndex:
     """A read-only view of one committed generation: vectors, chunks and articles."""
 
-    def __init__(self, index_dir: Path, manifest: Manifest, vectors: faiss.Index, db: Path) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        manifest: Manifest,
+        vectors: faiss.Index,
+        lexical: LexicalIndex,
+        db: Path,
+    ) -> None:
         self.index_dir = index_dir
         self.manifest = manifest
+        self.lexical = lexical
         self._vectors = vectors
         self._db_path = db
         self._db = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
         self._db_lock = threading.Lock()
+        self._row_metadata: RowMetadata | None = None
 
     @classmethod
     def open(
@@ -160,7 +182,11 @@ class FaissIndex:
         except RuntimeError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             raise _damaged(index_dir, f"{VECTORS_NAME} cannot be read ({first_line})") from None
-        index = cls(index_dir, manifest, vectors, db_path)
+        try:
+            lexical = LexicalIndex.load(generation / LEXICAL_NAME, manifest.chunk_count)
+        except (OSError, ValueError, KeyError) as exc:
+            raise _damaged(index_dir, f"{LEXICAL_NAME}/ cannot be read ({exc})") from None
+        index = cls(index_dir, manifest, vectors, lexical, db_path)
         index._check_consistent()
         return index
 
@@ -231,6 +257,35 @@ class FaissIndex:
         }
         return [found[int(r)] for r in rows]
 
+    def all_chunks(self) -> Iterator[Chunk]:
+        """Every chunk in row order, streamed (the index may not fit a parameter list)."""
+        for _, *rest in self._query(
+            'SELECT c.row, c.article_id, c.position, c.start, c."end", a.body, a.title, '
+            "a.source, a.url, a.published "
+            "FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.row"
+        ):
+            yield _chunk_from_row(rest)
+
+    def sources(self) -> list[str]:
+        """The distinct outlets in the index (for recognising them in questions)."""
+        return [
+            r[0]
+            for r in self._query("SELECT DISTINCT source FROM articles WHERE source IS NOT NULL")
+        ]
+
+    def row_metadata(self) -> RowMetadata:
+        """Per-row outlet and publication month/day, as arrays for vectorised boosts."""
+        if self._row_metadata is None:
+            rows = self._query(
+                "SELECT a.source, a.published FROM chunks c JOIN articles a ON a.id = c.article_id "
+                "ORDER BY c.row"
+            )
+            sources = np.array([r[0] or "" for r in rows], dtype=object)
+            months = np.array([int(r[1][5:7]) if r[1] else 0 for r in rows], dtype=np.int8)
+            days = np.array([int(r[1][8:10]) if r[1] else 0 for r in rows], dtype=np.int8)
+            self._row_metadata = RowMetadata(sources, months, days)
+        return self._row_metadata
+
     def has_article(self, article_id: str) -> bool:
         return self._query_one("SELECT 1 FROM articles WHERE id = ?", [article_id]) is not None
 
@@ -251,7 +306,7 @@ class FaissIndex:
 
     def size_on_disk(self) -> int:
         generation = self.index_dir / self.manifest.generation
-        return sum(p.stat().st_size for p in generation.iterdir() if p.is_file())
+        return sum(p.stat().st_size for p in generation.rglob("*") if p.is_file())
 
     def close(self) -> None:
         with self._db_lock:
@@ -351,6 +406,13 @@ def commit(
         ids = [row[0] for row in db.execute("SELECT id FROM articles ORDER BY id")]
         (newest,) = db.execute("SELECT MAX(published) FROM articles").fetchone()
 
+    # BM25 statistics (document frequencies, lengths) change with every article, so the
+    # lexical index is rebuilt over all passages; only the vectors are reused.
+    old_chunks = base.all_chunks() if base else iter(())
+    LexicalIndex.build(c.lexical_text for c in itertools.chain(old_chunks, new.chunks)).save(
+        staging / LEXICAL_NAME
+    )
+
     vectors = (
         faiss.read_index(str(base.index_dir / base.generation / VECTORS_NAME))
         if base
@@ -359,7 +421,7 @@ def commit(
     if len(new.vectors):
         vectors.add(np.ascontiguousarray(new.vectors, dtype=np.float32))
     faiss.write_index(vectors, str(staging / VECTORS_NAME))
-    for path in staging.iterdir():
+    for path in staging.rglob("*"):
         _fsync(path)
     staging.rename(index_dir / name)
     _fsync(index_dir)

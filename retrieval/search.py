@@ -1,59 +1,211 @@
-"""Dense passage search with a per-article cap, so one article cannot crowd out the others."""
+"""Passage search: dense and lexical scores fused, per question part, diversified by article.
+
+For each part of the question (see ``question.py``) the candidates are the best passages by
+embedding similarity and by BM25; each gets both scores, min-max normalised and mixed
+(``dense_weight``), or reciprocal-rank fused. Passages from the outlets and dates the part
+names are boosted. The parts' rankings are then interleaved, at most
+``max_chunks_per_article`` passages per article, so every part gets its evidence.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
 
 import numpy as np
 
 from .chunking import Chunk
 from .embedding import Embedder
 from .index import FaissIndex
+from .question import QueryPart, QueryPlan, SourceMatcher, plan_question
+
+__all__ = ["Hit", "SearchConfig", "Searcher"]
+
+_RRF_K = 60
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved passage and how well it matched (cosine similarity, -1..1)."""
+    """A retrieved passage: ``score`` is the fused rank score, ``similarity`` the cosine."""
 
     chunk: Chunk
     score: float
     row: int
+    similarity: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """How to search; the defaults are what the evaluation in the README chose."""
+
+    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = 0.3
+    understand: bool = True
+    source_boost: float = 1.0
+    date_boost: float = 0.3
+    candidates: int = 100
+    max_chunks_per_article: int = 2
+
+
+@dataclass(slots=True)
+class _Ranked:
+    rows: np.ndarray
+    scores: np.ndarray
+    similarity: dict[int, float] = field(default_factory=dict)
 
 
 class Searcher:
-    """Finds the passages nearest to a question in one opened index."""
+    """Finds the passages that best answer a question in one opened index."""
 
     def __init__(
-        self, index: FaissIndex, embedder: Embedder, *, max_chunks_per_article: int = 2
+        self, index: FaissIndex, embedder: Embedder, config: SearchConfig | None = None
     ) -> None:
         self.index = index
         self.embedder = embedder
-        self.max_chunks_per_article = max_chunks_per_article
+        self.config = config or SearchConfig()
+        self.timings: dict[str, float] = {}
+
+    @cached_property
+    def _matcher(self) -> SourceMatcher:
+        return SourceMatcher(self.index.sources())
+
+    def plan(self, question: str) -> QueryPlan:
+        if not self.config.understand:
+            return QueryPlan(question, (QueryPart(question, frozenset(), frozenset()),))
+        return plan_question(question, self._matcher)
 
     def search(self, question: str, k: int) -> list[Hit]:
-        return self.search_vector(self.embedder.embed_query(question), k)
+        """The best ``k`` passages for ``question``, best first."""
+        if len(self.index) == 0:
+            return []
+        plan = self.plan(question)
+        parts = list(plan.parts)
+        if len(parts) > 1:
+            parts.append(QueryPart(question, frozenset(), frozenset()))
+        started = time.perf_counter()
+        vectors = (
+            self.embedder.embed_documents([p.text for p in parts])
+            if self.config.mode != "lexical" and len(parts) > 1
+            else np.stack([self.embedder.embed_query(question)])
+            if self.config.mode != "lexical"
+            else None
+        )
+        embedded = time.perf_counter()
+        rankings = [
+            self._rank(part, vectors[i] if vectors is not None else None)
+            for i, part in enumerate(parts)
+        ]
+        hits = self._merge(rankings, k)
+        self.timings = {
+            "embed_ms": (embedded - started) * 1000,
+            "search_ms": (time.perf_counter() - embedded) * 1000,
+        }
+        return hits
 
-    def search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
-        """The best ``k`` passages, at most ``max_chunks_per_article`` from any one article."""
-        fetch = k * 4
-        while True:
-            found = self.index.search(vector, fetch)
-            chunks = self.index.chunks([row for row, _ in found])
-            hits = _cap_per_article(
-                [Hit(c, s, r) for c, (r, s) in zip(chunks, found, strict=True)],
-                self.max_chunks_per_article,
-            )
-            if len(hits) >= k or len(found) >= len(self.index):
-                return hits[:k]
-            fetch *= 4
+    # -- one part -------------------------------------------------------------------------
+
+    def _rank(self, part: QueryPart, vector: np.ndarray | None) -> _Ranked:
+        config, index = self.config, self.index
+        n = config.candidates
+        dense: dict[int, float] = {}
+        if vector is not None:
+            dense = dict(index.search(vector, n))
+        lexical_scores = index.lexical.scores(part.text) if config.mode != "dense" else None
+        boost = self._boost(part)
+
+        if lexical_scores is not None:
+            ranked_lexical = lexical_scores * boost if boost is not None else lexical_scores
+            top = _top(ranked_lexical, n)
+            candidates = np.union1d(top, np.fromiter(dense, dtype=np.int64, count=len(dense)))
+        else:
+            candidates = np.fromiter(dense, dtype=np.int64, count=len(dense))
+        if vector is not None:
+            missing = [int(r) for r in candidates if int(r) not in dense]
+            if missing:
+                dense.update(zip(missing, (index.vectors(missing) @ vector).tolist(), strict=True))
+        d = np.array([dense.get(int(r), 0.0) for r in candidates], dtype=np.float32)
+        lex = lexical_scores[candidates] if lexical_scores is not None else np.zeros_like(d)
+
+        if config.mode == "dense":
+            scores = d
+        elif config.mode == "lexical":
+            scores = lex
+        elif config.fusion == "rrf":
+            scores = _rrf(d) + _rrf(lex)
+        else:
+            w = config.dense_weight
+            scores = (w * _minmax(d) + (1 - w) * _minmax(lex)).astype(np.float32)
+        if boost is not None:
+            scores = scores * boost[candidates]
+        order = np.argsort(-scores, kind="stable")
+        return _Ranked(candidates[order], scores[order], dense)
+
+    def _boost(self, part: QueryPart) -> np.ndarray | None:
+        """A per-passage multiplier favouring the outlets and dates the part names."""
+        if not (part.sources or part.dates):
+            return None
+        meta = self.index.row_metadata()
+        boost = np.ones(len(self.index), dtype=np.float32)
+        if part.sources:
+            boost *= 1 + self.config.source_boost * np.isin(meta.sources, list(part.sources))
+        if part.dates:
+            wanted = [(d.month, d.day) for d in part.dates]
+            on_date = np.zeros(len(self.index), dtype=bool)
+            for month, day in wanted:
+                on_date |= (meta.months == month) & (meta.days == day)
+            boost *= 1 + self.config.date_boost * on_date
+        return boost
+
+    # -- all parts ------------------------------------------------------------------------
+
+    def _merge(self, rankings: list[_Ranked], k: int) -> list[Hit]:
+        """Interleave the parts' rankings, skipping repeats and articles already full."""
+        cap = self.config.max_chunks_per_article
+        taken: dict[str, int] = {}
+        seen: set[int] = set()
+        picked: list[tuple[int, float, float]] = []
+        positions = [0] * len(rankings)
+        pending: dict[int, Chunk] = {}
+        while len(picked) < k and any(
+            p < len(r.rows) for p, r in zip(positions, rankings, strict=True)
+        ):
+            for i, ranking in enumerate(rankings):
+                while positions[i] < len(ranking.rows):
+                    row = int(ranking.rows[positions[i]])
+                    score = float(ranking.scores[positions[i]])
+                    positions[i] += 1
+                    if row in seen:
+                        continue
+                    chunk = pending.get(row) or self.index.chunks([row])[0]
+                    if taken.get(chunk.article_id, 0) >= cap:
+                        continue
+                    seen.add(row)
+                    taken[chunk.article_id] = taken.get(chunk.article_id, 0) + 1
+                    pending[row] = chunk
+                    picked.append((row, score, ranking.similarity.get(row, 0.0)))
+                    break
+                if len(picked) >= k:
+                    break
+        return [Hit(pending[row], score, row, similarity) for row, score, similarity in picked]
 
 
-def _cap_per_article(hits: list[Hit], cap: int) -> list[Hit]:
-    taken: dict[str, int] = {}
-    kept = []
-    for hit in hits:
-        n = taken.get(hit.chunk.article_id, 0)
-        if n < cap:
-            taken[hit.chunk.article_id] = n + 1
-            kept.append(hit)
-    return kept
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(scores))
+    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    return top[scores[top] > 0]
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if values.size == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def _rrf(values: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(values), dtype=np.float32)
+    ranks[np.argsort(-values, kind="stable")] = np.arange(1, len(values) + 1)
+    return np.where(values > 0, 1.0 / (_RRF_K + ranks), 0.0).astype(np.float32)

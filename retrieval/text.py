@@ -75,7 +75,7 @@ def _term(word: str) -> str:
     lower = word.lower().replace("’", "'").removesuffix("'s")
     if lower in STOPWORDS or (len(lower) < 2 and not lower.isdigit()):
         return ""
-    return _stemmer().stemWord(simplemma.lemmatize(lower, lang="en"))
+    return _stemmer().stemWord(simplemma.lemmatize(lower, lang="en").lower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +94,28 @@ def question_terms(question: str) -> QuestionTerms:
     """Split a question's terms into names, which must be found, and softer content words."""
     names: set[str] = set()
     content: set[str] = set()
-    for word in _WORD.findall(question):
+    for match in _WORD.finditer(question):
+        word = match.group()
         term = _term(word)
         if term:
-            is_name = word[:1].isupper() or any(c.isdigit() for c in word)
-            (names if is_name else content).add(term)
+            (
+                names
+                if _is_name(word, opens_sentence=_opens_sentence(question, match.start()))
+                else content
+            ).add(term)
     return QuestionTerms(frozenset(names), frozenset(content - names))
+
+
+def _is_name(word: str, *, opens_sentence: bool) -> bool:
+    """Capitalised mid-sentence, all capitals, or with digits: a person, outlet, place or date.
+
+    "Considering …" opening a question is capitalised by grammar, not because it is a name.
+    """
+    if any(c.isdigit() for c in word) or (len(word) > 1 and word.isupper()):
+        return True
+    return word[:1].isupper() and not opens_sentence
+
+
+def _opens_sentence(text: str, position: int) -> bool:
+    before = text[:position].rstrip(" \t\"'“‘(")
+    return not before or before[-1] in ".?!:\n"

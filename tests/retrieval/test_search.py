@@ -6,7 +6,7 @@ from corpus.articles import Article
 from corpus.errors import QuestionError
 from retrieval.assistant import NewsAssistant
 from retrieval.index import FaissIndex
-from retrieval.search import Searcher
+from retrieval.search import SearchConfig, Searcher
 from retrieval.settings import RetrievalSettings
 
 
@@ -23,7 +23,7 @@ def test_no_article_fills_more_than_its_share(sample_index_dir, embedder):
     index = FaissIndex.open(sample_index_dir)
     try:
         for cap in (1, 2):
-            hits = Searcher(index, embedder, max_chunks_per_article=cap).search(
+            hits = Searcher(index, embedder, SearchConfig(max_chunks_per_article=cap)).search(
                 "Vietnam Peru relations", 10
             )
             per_article = {}

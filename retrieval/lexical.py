@@ -1,0 +1,64 @@
+"""BM25 over each passage and its article context, with bm25s, saved beside the vectors.
+
+News questions are full of outlets, names and dates that a small dense model blurs; exact
+term matching catches them. Terms are the same lemmatised stems the answer composer uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from .text import terms
+
+__all__ = ["LexicalIndex"]
+
+# bm25s logs an INFO line for every empty query; newsbot handles those itself.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+class LexicalIndex:
+    """BM25 scores for a question over every stored passage (row i = chunk i)."""
+
+    def __init__(self, model: bm25s.BM25, size: int) -> None:
+        self._model = model
+        self._size = size
+
+    @classmethod
+    def build(cls, texts: Iterable[str]) -> LexicalIndex:
+        tokens = [terms(text) or [""] for text in texts]
+        model = bm25s.BM25()
+        if tokens:
+            model.index(tokens, show_progress=False)
+        return cls(model, len(tokens))
+
+    def save(self, directory: Path) -> None:
+        if self._size:
+            self._model.save(str(directory), show_progress=False)
+
+    @classmethod
+    def load(cls, directory: Path, size: int) -> LexicalIndex:
+        if size == 0:
+            return cls(bm25s.BM25(), 0)
+        model = bm25s.BM25.load(str(directory), mmap=False, show_progress=False)
+        return cls(model, size)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __contains__(self, term: object) -> bool:
+        """Whether ``term`` (as :func:`terms` makes it) occurs anywhere in the corpus."""
+        return self._size > 0 and term in self._model.vocab_dict
+
+    def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every passage for ``query`` (zeros if no term is known)."""
+        if self._size == 0:
+            return np.zeros(0, dtype=np.float32)
+        ids = self._model.get_tokens_ids(terms(query))
+        if not ids:
+            return np.zeros(self._size, dtype=np.float32)
+        return np.asarray(self._model.get_scores_from_ids(ids, weight_mask=weights), np.float32)
