@@ -1,4 +1,4 @@
-"""Where people meet newsbot: the command line and (soon) Telegram.
+"""Where people meet newsbot: the command line and the Telegram bot.
 
 Names are imported on first use (PEP 562), so importing one module of the package
 does not load the others, and `newsbot --help` does not load FAISS or torch.
@@ -10,8 +10,19 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "AccessPolicy": "bot.access",
+    "NewsBot": "bot.handlers",
     "OFFICIAL_BOT_API": "bot.settings",
+    "RateLimiter": "bot.access",
+    "SecretFilter": "bot.app",
     "Settings": "bot.settings",
+    "addressed_question": "bot.handlers",
+    "bot_token": "bot.app",
+    "build_application": "bot.app",
+    "check_serve_settings": "bot.app",
+    "configure_logging": "bot.app",
+    "redact_secrets_in_logs": "bot.app",
+    "serve": "bot.app",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -234,5 +234,21 @@ def chat(index_dir: Path | None) -> None:
         click.echo(format_answer_text(last))
 
 
+@cli.command()
+@_index_option
+def serve(index_dir: Path | None) -> None:
+    """Run the Telegram bot (long polling, or a webhook if NEWSBOT_WEBHOOK_URL is set).
+
+    Needs NEWSBOT_TELEGRAM_TOKEN. Stops cleanly on Ctrl-C or SIGTERM.
+    """
+    from .app import check_serve_settings, configure_logging
+    from .app import serve as serve_bot
+
+    settings = load_settings(index_dir=index_dir)
+    check_serve_settings(settings)  # e.g. no token: fail before loading anything
+    configure_logging(settings)
+    serve_bot(settings, _assistant(settings))
+
+
 def main() -> None:
     cli(prog_name="newsbot")

@@ -1,8 +1,11 @@
-"""Rendering an ``Answer``: plain terminal text and the JSON shapes other tools rely on."""
+"""Rendering an ``Answer``: terminal text, Telegram HTML and the JSON shapes tools rely on."""
 
 from __future__ import annotations
 
+import html
+import re
 import textwrap
+from html.parser import HTMLParser
 from typing import Any
 
 from retrieval.answer import Answer, Citation
@@ -121,3 +124,217 @@ def _human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+# -- Telegram -------------------------------------------------------------------------------
+
+#: Telegram's limit for one message (in UTF-16 code units, after entity parsing).
+TELEGRAM_MESSAGE_LIMIT = 4096
+
+NOTHING_FOUND_HTML = (
+    "I found nothing about that in my news. Try rephrasing it, or ask about something else "
+    "(/stats shows what I know)."
+)
+
+# How much of each supporting snippet the answer itself shows; /sources shows it all.
+_SNIPPET_PREVIEW = 200
+
+
+def format_answer_html(answer: Answer) -> str:
+    """The answer as Telegram HTML: the cited text, then each source as a link with its snippet.
+
+    Everything taken from the corpus or the question is escaped; the only markup is ours.
+    """
+    if answer.abstained or not answer.citations:
+        return NOTHING_FOUND_HTML
+    lines = [html.escape(answer.text), "", "<b>Sources</b>"]
+    for citation in answer.citations:
+        snippet = textwrap.shorten(citation.snippet, _SNIPPET_PREVIEW, placeholder=" …")
+        lines.append(f"{_citation_html(citation)}\n<i>“{html.escape(snippet)}”</i>")
+    return "\n".join(lines[:3]) + "\n" + "\n\n".join(lines[3:])
+
+
+def format_sources_html(answer: Answer) -> str:
+    """All sources of an answer with their full supporting snippets (the /sources command)."""
+    if not answer.citations:
+        return "The last answer cited no sources."
+    blocks = ["<b>Sources of the last answer</b>"]
+    for citation in answer.citations:
+        snippet = " ".join(citation.snippet.split())
+        block = f"{_citation_html(citation)}\n<blockquote>{html.escape(snippet)}</blockquote>"
+        if _is_web_link(citation.url):
+            block += f"\n{html.escape(citation.url or '')}"
+        blocks.append(block)
+    return "\n\n".join(blocks)
+
+
+def format_stats_html(stats: IndexStats) -> str:
+    """What is indexed, for /stats."""
+    return (
+        f"<b>{stats.articles:,}</b> articles in <b>{stats.chunks:,}</b> passages, "
+        f"published {_date_range(stats)}.\n"
+        f"Model: <code>{html.escape(stats.model)}</code> ({stats.dimension} dimensions), "
+        f"index {_human_bytes(stats.size_bytes)}."
+    )
+
+
+def describe_corpus_html(stats: IndexStats) -> str:
+    """One sentence on what the bot knows, for /start."""
+    noun = "article" if stats.articles == 1 else "articles"
+    return f"I know <b>{stats.articles:,}</b> news {noun}, published {_date_range(stats)}."
+
+
+def short_answer(answer: Answer, width: int = 120) -> str:
+    """The first claim of an answer without its marker, for an inline result's title."""
+    if answer.abstained:
+        return "Nothing found in my news"
+    first = re.split(r"(?<=\[1\])", answer.text, maxsplit=1)[0]
+    return textwrap.shorten(re.sub(r"\s*\[\d+\]", "", first), width, placeholder=" …")
+
+
+def split_html(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
+    """Split Telegram HTML into messages of at most ``limit`` UTF-16 units.
+
+    Splits between paragraphs (blank lines) where it can; a paragraph that is too long on
+    its own is split between words, closing the tags open at the cut and reopening them in
+    the next part, so every part is well-formed on its own.
+    """
+    if _units(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for block in _blocks(text):
+        pieces = [block] if _units(block) <= limit else _split_words(block, limit)
+        for piece in pieces:
+            joined = f"{current}\n\n{piece}" if current else piece
+            if _units(joined) <= limit:
+                current = joined
+            else:
+                parts.append(current)
+                current = piece
+    if current:
+        parts.append(current)
+    return [part for part in parts if part.strip()]
+
+
+def html_to_plain(text: str) -> str:
+    """Telegram HTML as plain text (the fallback when Telegram refuses the markup).
+
+    Links keep their address in brackets, so nothing is lost but the styling.
+    """
+    parser = _PlainText()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.out)
+
+
+def _citation_html(citation: Citation) -> str:
+    title = html.escape(citation.title)
+    if _is_web_link(citation.url):
+        title = f'<a href="{html.escape(citation.url or "", quote=True)}">{title}</a>'
+    where = ", ".join(html.escape(p) for p in (citation.source, citation.published_date) if p)
+    return f"[{citation.n}] {title}" + (f" — {where}" if where else "")
+
+
+def _is_web_link(url: str | None) -> bool:
+    return bool(url) and re.match(r"https?://\S+$", url or "") is not None
+
+
+def _date_range(stats: IndexStats) -> str:
+    if not stats.oldest:
+        return "at unknown dates"
+    if stats.oldest == stats.newest:
+        return f"on {stats.oldest}"
+    return f"from {stats.oldest} to {stats.newest}"
+
+
+def _units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+_TOKEN = re.compile(r"<[^>]*>|&[#\w]+;|\s+|[^<&\s]+|[<&]")
+_TAG = re.compile(r"<(/?)([a-zA-Z-]+)")
+
+
+def _blocks(text: str) -> list[str]:
+    """Paragraphs, except that one whose tags stay open runs on to where they close."""
+    blocks: list[str] = []
+    pending: list[str] = []
+    depth = 0
+    for paragraph in text.split("\n\n"):
+        pending.append(paragraph)
+        for closing, _ in _TAG.findall(paragraph):
+            depth += -1 if closing else 1
+        if depth <= 0:
+            blocks.append("\n\n".join(pending))
+            pending, depth = [], 0
+    if pending:
+        blocks.append("\n\n".join(pending))
+    return blocks
+
+
+def _split_words(text: str, limit: int) -> list[str]:
+    """Split a long paragraph between words, keeping the tags balanced in every part."""
+    parts: list[str] = []
+    open_tags: list[tuple[str, str]] = []  # (name, the opening tag as written)
+    current = ""
+    has_text = False
+
+    def closers() -> str:
+        return "".join(f"</{name}>" for name, _ in reversed(open_tags))
+
+    def flush() -> None:
+        nonlocal current, has_text
+        if has_text:
+            parts.append(current.rstrip() + closers())
+        current = "".join(tag for _, tag in open_tags)
+        has_text = False
+
+    for token in _TOKEN.findall(text):
+        tag = _TAG.match(token)
+        if tag and tag.group(1):  # a closing tag always fits: it replaces a reserved closer
+            current += token
+            if open_tags and open_tags[-1][0] == tag.group(2).lower():
+                open_tags.pop()
+            continue
+        if tag:
+            name = tag.group(2).lower()
+            needed = _units(current + token + closers()) + len(name) + 3
+            if needed > limit:
+                flush()
+            current += token
+            open_tags.append((name, token))
+            continue
+        # A "word" longer than a message holds no markup or entities: cut it anywhere.
+        step = max(1, limit // 4)
+        for piece in (token[i : i + step] for i in range(0, len(token), step)):
+            if _units(current + piece + closers()) > limit:
+                flush()
+                if piece.isspace():
+                    continue
+            current += piece
+            has_text = has_text or not piece.isspace()
+    if has_text:
+        parts.append(current.rstrip() + closers())
+    return parts
+
+
+class _PlainText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._hrefs: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._hrefs.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._hrefs:
+            href = self._hrefs.pop()
+            if href:
+                self.out.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)

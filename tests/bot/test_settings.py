@@ -13,7 +13,9 @@ ROOT = Path(__file__).parents[2]
 def test_env_example_documents_every_setting():
     example = (ROOT / ".env.example").read_text()
     for name in Settings.model_fields:
-        assert f"NEWSBOT_{name.upper()}=" in example, f"NEWSBOT_{name.upper()} is not in .env.example"
+        assert f"NEWSBOT_{name.upper()}=" in example, (
+            f"NEWSBOT_{name.upper()} is not in .env.example"
+        )
 
 
 def test_settings_come_from_the_environment_and_dotenv(tmp_path, monkeypatch):

@@ -1,0 +1,340 @@
+"""What the bot does with each update: thin handlers around the question-answering service.
+
+Each handler parses the update, calls ``NewsAssistant`` in a worker thread (inference and
+FAISS search never run on the event loop), formats the ``Answer`` and replies. The per-chat
+state lives in PTB's ``chat_data``: the ``Conversation`` for follow-ups and the last answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from telegram import (
+    BotCommand,
+    InlineQueryResultArticle,
+    InlineQueryResultsButton,
+    InputTextMessageContent,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from corpus.errors import QuestionError
+from retrieval.answer import Answer
+from retrieval.conversation import Conversation
+
+from .access import AccessPolicy, RateLimiter
+from .formatting import (
+    describe_corpus_html,
+    format_answer_html,
+    format_sources_html,
+    format_stats_html,
+    html_to_plain,
+    short_answer,
+    split_html,
+)
+
+if TYPE_CHECKING:
+    from retrieval.assistant import NewsAssistant
+
+logger = logging.getLogger(__name__)
+
+#: Telegram shows "typing…" for about five seconds; renew it a little sooner.
+TYPING_INTERVAL = 4.0
+
+PRIVATE_COMMANDS = (
+    BotCommand("start", "What I know and how to ask"),
+    BotCommand("ask", "Ask a question about the news"),
+    BotCommand("sources", "Sources and snippets of my last answer"),
+    BotCommand("new", "Forget the conversation, start afresh"),
+    BotCommand("stats", "What is indexed"),
+    BotCommand("help", "How to use me"),
+)
+GROUP_COMMANDS = (
+    BotCommand("ask", "Ask a question about the news"),
+    BotCommand("sources", "Sources and snippets of my last answer here"),
+    BotCommand("new", "Forget this chat's conversation"),
+    BotCommand("help", "How to use me"),
+)
+
+REFUSAL = "Sorry, this bot is private and you are not on its list of users."
+NOT_TEXT = "I can only read text. Please type your question about the news."
+SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side. Please try again in a moment."
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def addressed_question(message: Message, username: str, bot_id: int) -> str | None:
+    """The question in a group message if it is addressed to the bot, else ``None``.
+
+    A message is addressed by an @mention of the bot (removed from the question) or by
+    replying to one of the bot's messages.
+    """
+    text = message.text or ""
+    replied = message.reply_to_message
+    if replied and replied.from_user and replied.from_user.id == bot_id:
+        return text
+    for mention in message.parse_entities([MessageEntity.MENTION]).values():
+        if mention.lower() == f"@{username.lower()}":
+            start = text.find(mention)
+            return (text[:start] + text[start + len(mention) :]).strip(" ,:")
+    return None
+
+
+class NewsBot:
+    """The handlers of one bot; ``build_application`` registers them."""
+
+    def __init__(
+        self, assistant: NewsAssistant, *, access: AccessPolicy, limiter: RateLimiter
+    ) -> None:
+        self.assistant = assistant
+        self.access = access
+        self.limiter = limiter
+
+    # -- before everything ----------------------------------------------------------------
+
+    async def admit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stop updates from users or chats outside the allowlists (handler group -1).
+
+        In a private chat the user gets one line saying so; in groups and inline the bot
+        stays silent, so a group that added it without permission is not spammed.
+        """
+        user, chat = update.effective_user, update.effective_chat
+        if self.access.admits(user.id if user else None, chat.id if chat else None):
+            return
+        logger.info("Refused an update from user %s in chat %s", user and user.id, chat and chat.id)
+        message = update.effective_message
+        if message and chat and chat.type == ChatType.PRIVATE and update.message:
+            await message.reply_text(REFUSAL)
+        elif update.inline_query:
+            await update.inline_query.answer([], cache_time=0, is_personal=True)
+        raise ApplicationHandlerStop
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        stats = await asyncio.to_thread(self.assistant.stats)
+        chat = update.effective_chat
+        if chat is not None and chat.type == ChatType.PRIVATE:
+            how = (
+                "Just write a question, e.g. <i>Who met whom in Lima?</i> Follow-ups such as "
+                "<i>and what award did he receive?</i> are read with the question before; "
+                "/new starts afresh and /sources shows the snippets behind my last answer."
+            )
+        else:
+            how = (
+                f"Ask with /ask <i>question</i>, by mentioning @{context.bot.username} or by "
+                "replying to one of my messages; I stay quiet otherwise."
+            )
+        text = (
+            "<b>Hello!</b> I answer questions about the news and cite the articles I used.\n"
+            f"{describe_corpus_html(stats)}\n\n{how}\n\n"
+            "/help says how to use me in groups and in other chats."
+        )
+        await self._reply(update, text)
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        name = context.bot.username
+        text = (
+            "<b>How to ask</b>\n"
+            "In this chat, write a question or use /ask <i>question</i>. Every claim in my "
+            "answer carries a number [1] pointing to its source.\n\n"
+            "/sources — full sources and snippets of my last answer\n"
+            "/new — forget the conversation (follow-ups lean on the previous question)\n"
+            "/stats — what I have read\n\n"
+            f"<b>In groups</b> I only answer when addressed: /ask <i>question</i>, "
+            f"a mention (@{name} <i>question</i>) or a reply to one of my messages.\n"
+            f"<b>In any chat</b> type @{name} <i>question</i> and pick the answer to send it."
+        )
+        await self._reply(update, text)
+
+    async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/ask <question> — everywhere, including /ask@botname in groups."""
+        question = " ".join(context.args or [])
+        if not question.strip():
+            await self._reply(update, "Ask something after /ask, e.g. /ask Who met whom in Lima?")
+            return
+        await self._answer(update, context, question)
+
+    async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        last: Answer | None = _chat_data(context).get("last_answer")
+        if last is None:
+            await self._reply(update, "No answer yet in this chat: ask a question first.")
+            return
+        await self._reply(update, format_sources_html(last))
+
+    async def stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update, format_stats_html(await asyncio.to_thread(self.assistant.stats)))
+
+    async def new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        _conversation(context).forget()
+        _chat_data(context).pop("last_answer", None)
+        await self._reply(update, "Starting afresh: your next question stands on its own.")
+
+    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._reply(update, "I don't know that command. /help lists what I can do.")
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a private chat every text is a question."""
+        message = update.effective_message
+        assert message is not None
+        await self._answer(update, context, message.text or "")
+
+    async def group_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a group only a mention or a reply to the bot is a question; the rest is ignored."""
+        message = update.effective_message
+        assert message is not None
+        question = addressed_question(message, context.bot.username, context.bot.id)
+        if question is not None:
+            await self._answer(update, context, question)
+
+    async def not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stickers, photos, voice… in a private chat."""
+        await self._reply(update, NOT_TEXT)
+
+    async def inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """``@botname question`` in any chat offers the cited answer as one result."""
+        query = update.inline_query
+        assert query is not None
+        if not query.query.strip():
+            await query.answer([], button=_hint("Type a question about the news…"), cache_time=3600)
+            return
+        try:
+            answer = await asyncio.to_thread(self.assistant.ask, query.query)
+        except QuestionError:
+            await query.answer([], button=_hint("Ask a shorter question"), cache_time=60)
+            return
+        if answer.abstained:
+            await query.answer([], button=_hint("Nothing found in my news"), cache_time=60)
+            return
+        text = split_html(format_answer_html(answer))[0]
+        key = hashlib.sha256(query.query.encode()).hexdigest()[:32]
+        try:
+            await query.answer([_article(key, answer, text, ParseMode.HTML)], cache_time=60)
+        except BadRequest as exc:
+            if not _is_markup_error(exc):
+                raise
+            logger.warning("Telegram refused the HTML of an inline result: %s", exc)
+            await query.answer([_article(key, answer, html_to_plain(text), None)], cache_time=60)
+
+    # -- errors ---------------------------------------------------------------------------
+
+    async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the traceback; tell the user, in one friendly sentence, that it failed."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        logger.error("Handling update %s failed", update_id, exc_info=context.error)
+        if isinstance(update, Update) and update.message:
+            with contextlib.suppress(TelegramError):
+                await update.message.reply_text(SOMETHING_WENT_WRONG)
+
+    # -- the shared path ------------------------------------------------------------------
+
+    async def _answer(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, question: str
+    ) -> None:
+        message = update.effective_message
+        assert message is not None
+        user = update.effective_user
+        wait = self.limiter.wait_time(user.id) if user else 0.0
+        if wait:
+            limit = self.limiter.per_minute
+            await self._reply(
+                update,
+                f"Slow down a little: I answer {limit} question{'s' * (limit != 1)} a minute. "
+                f"Try again in {math.ceil(wait)} s.",
+            )
+            return
+        conversation = _conversation(context)
+        async with _typing(message):
+            try:
+                answer, follows = await asyncio.to_thread(self._ask, question, conversation)
+            except QuestionError as exc:
+                await self._reply(update, f"Sorry: {exc}")
+                return
+        conversation.remember(question, follows)
+        _chat_data(context)["last_answer"] = answer
+        await self._reply(update, format_answer_html(answer))
+
+    def _ask(self, question: str, conversation: Conversation) -> tuple[Answer, str | None]:
+        # Runs in a worker thread: reading a long follow-up's terms is work too.
+        follows = conversation.context_for(question)
+        return self.assistant.ask(question, context=follows), follows
+
+    async def _reply(self, update: Update, text: str) -> None:
+        """Reply with Telegram HTML, split if long; as plain text if Telegram refuses it.
+
+        ``reply_text`` quotes the asking message in groups and not in private chats.
+        """
+        message = update.effective_message
+        assert message is not None
+        for part in split_html(text):
+            try:
+                await message.reply_text(
+                    part, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW
+                )
+            except BadRequest as exc:
+                if not _is_markup_error(exc):
+                    raise
+                logger.warning("Telegram refused the HTML, sending plain text instead: %s", exc)
+                await message.reply_text(html_to_plain(part), link_preview_options=_NO_PREVIEW)
+
+
+@contextlib.asynccontextmanager
+async def _typing(message: Message) -> AsyncIterator[None]:
+    """Show "typing…" in the chat until the block ends."""
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await message.reply_chat_action(ChatAction.TYPING)
+            except TelegramError as exc:  # cosmetic: never let it fail the answer
+                logger.debug("Could not send the typing action: %s", exc)
+            await asyncio.sleep(TYPING_INTERVAL)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _chat_data(context: ContextTypes.DEFAULT_TYPE) -> dict:
+    return context.chat_data if context.chat_data is not None else {}
+
+
+def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
+    return _chat_data(context).setdefault("conversation", Conversation())
+
+
+def _is_markup_error(exc: BadRequest) -> bool:
+    return "can't parse entities" in exc.message.lower()
+
+
+def _hint(text: str) -> InlineQueryResultsButton:
+    return InlineQueryResultsButton(text=text, start_parameter="inline")
+
+
+def _article(
+    key: str, answer: Answer, text: str, parse_mode: str | None
+) -> InlineQueryResultArticle:
+    return InlineQueryResultArticle(
+        id=key,
+        title=short_answer(answer),
+        description=f"{len(answer.citations)} cited source{'s' * (len(answer.citations) != 1)}",
+        input_message_content=InputTextMessageContent(
+            text, parse_mode=parse_mode, link_preview_options=_NO_PREVIEW
+        ),
+    )
