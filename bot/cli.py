@@ -250,5 +250,39 @@ def serve(index_dir: Path | None) -> None:
     serve_bot(settings, _assistant(settings))
 
 
+@cli.command("eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_index_option
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option("--ablation", is_flag=True, help="One row per retrieval stage, in one run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_command(
+    questions: Path, index_dir: Path | None, limit: int | None, ablation: bool, as_json: bool
+) -> None:
+    """Score retrieval on labelled QUESTIONS (MultiHop-RAG layout) with the official metric.
+
+    Ingests nothing: index the articles the questions are about first. Reports Hits@4,
+    Hits@10, MRR@10 and MAP@10 overall and per question type, and how often the bot
+    declines null questions and (wrongly) answerable ones.
+    """
+    from retrieval.evaluation import ablation as run_ablation
+    from retrieval.evaluation import evaluate_assistant, load_questions
+
+    from .formatting import format_evaluation_text
+
+    assistant = _assistant(load_settings(index_dir=index_dir), sample_if_empty=False)
+    assistant.load()
+    labelled = load_questions(questions)[:limit]
+    progress = sys.stderr.isatty()
+    if ablation:
+        rows = run_ablation(assistant, labelled, progress=progress)
+    else:
+        rows = [("newsbot", evaluate_assistant(assistant, labelled, progress=progress))]
+    if as_json:
+        click.echo(json.dumps({name: report.to_dict() for name, report in rows}, indent=2))
+    else:
+        click.echo(format_evaluation_text(rows, detail=not ablation))
+
+
 def main() -> None:
     cli(prog_name="newsbot")

@@ -10,6 +10,7 @@ from typing import Any
 
 from retrieval.answer import Answer, Citation
 from retrieval.assistant import IndexStats
+from retrieval.evaluation import EvaluationReport
 from retrieval.search import Hit
 
 
@@ -338,3 +339,30 @@ class _PlainText(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self.out.append(data)
+
+
+def format_evaluation_text(rows: list[tuple[str, EvaluationReport]], *, detail: bool) -> str:
+    """A table per configuration; with ``detail``, per question type and abstention too."""
+    header = f"{'':34}{'questions':>10}{'Hits@4':>8}{'Hits@10':>8}{'MRR@10':>8}{'MAP@10':>8}"
+    lines = [header]
+
+    def row(name: str, means: dict[str, float]) -> str:
+        return (
+            f"{name:34}{means['questions']:>10.0f}{means['hits@4']:>8.3f}{means['hits@10']:>8.3f}"
+            f"{means['mrr@10']:>8.3f}{means['map@10']:>8.3f}"
+        )
+
+    for name, report in rows:
+        lines.append(row(name, report.overall.means()))
+        if detail:
+            for kind, scores in sorted(report.by_type.items()):
+                lines.append(row(f"  {kind}", scores.means()))
+    lines.append("")
+    lines.append(f"{'':34}{'null declined':>16}{'answerable declined':>22}{'p50 ms':>9}")
+    for name, report in rows:
+        summary = report.to_dict()
+        lines.append(
+            f"{name:34}{summary['null_abstained']:>16.1%}{summary['answerable_abstained']:>22.1%}"
+            f"{summary['latency_p50_ms']:>9.1f}"
+        )
+    return "\n".join(lines)

@@ -55,7 +55,9 @@ _EXPORTS = {
     "QuestionScore": "retrieval.evaluation",
     "Scores": "retrieval.evaluation",
     "load_questions": "retrieval.evaluation",
+    "ablation": "retrieval.evaluation",
     "evaluate": "retrieval.evaluation",
+    "evaluate_assistant": "retrieval.evaluation",
     "score_ranking": "retrieval.evaluation",
     "RowMetadata": "retrieval.index",
 }

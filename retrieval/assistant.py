@@ -100,18 +100,22 @@ class NewsAssistant:
         searcher = self.searcher()
         hits = searcher.search(query, self.settings.top_k)
         searched = time.perf_counter()
-        answer = compose_answer(
+        answer = self.compose(question, hits, context=context)
+        done = time.perf_counter()
+        timings = {**searcher.timings, "compose_ms": (done - searched) * 1000}
+        return replace(answer, timings=timings)
+
+    def compose(self, question: str, hits: list[Hit], *, context: str | None = None) -> Answer:
+        """The cited answer (or the decision to abstain) from already retrieved passages."""
+        return compose_answer(
             question,
             hits,
             context=context,
-            corpus_terms=searcher.index.lexical,
+            corpus_terms=self.index.lexical,
             threshold=self.settings.abstain_threshold,
             max_missing_names=self.settings.max_missing_names,
             max_sentences=self.settings.max_answer_sentences,
         )
-        done = time.perf_counter()
-        timings = {**searcher.timings, "compose_ms": (done - searched) * 1000}
-        return replace(answer, question=question, timings=timings)
 
     def _checked(self, question: str) -> str:
         question = " ".join(question.split())

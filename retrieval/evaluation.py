@@ -9,18 +9,27 @@ found at rank r, divided by r, summed, over min(facts, 10)).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from corpus.errors import ArticleError
+
+if TYPE_CHECKING:
+    from .assistant import NewsAssistant
+    from .lexical import LexicalIndex
+    from .search import SearchConfig
 
 __all__ = [
     "EvaluationReport",
     "LabelledQuestion",
     "QuestionScore",
     "Scores",
+    "ablation",
     "evaluate",
+    "evaluate_assistant",
     "load_questions",
     "score_ranking",
 ]
@@ -183,8 +192,6 @@ def evaluate(
     on_question: Callable[[], None] | None = None,
 ) -> EvaluationReport:
     """Run ``retrieve(query) -> (ranked passage texts, abstained)`` over every question."""
-    import time
-
     report = EvaluationReport()
     for question in questions:
         started = time.perf_counter()
@@ -194,3 +201,60 @@ def evaluate(
         if on_question:
             on_question()
     return report
+
+
+def evaluate_assistant(
+    assistant: NewsAssistant,
+    questions: Sequence[LabelledQuestion],
+    *,
+    config: SearchConfig | None = None,
+    lexical: LexicalIndex | None = None,
+    progress: bool = False,
+) -> EvaluationReport:
+    """Score the assistant's own search (top 10) and abstention on ``questions``."""
+    from tqdm import tqdm
+
+    from .search import Searcher
+
+    searcher = Searcher(
+        assistant.index,
+        assistant.embedder,
+        config or assistant.settings.search_config(),
+        lexical=lexical,
+    )
+
+    def retrieve(query: str) -> tuple[list[str], bool]:
+        hits = searcher.search(query, 10)
+        answer = assistant.compose(query, hits[: assistant.settings.top_k])
+        return [hit.chunk.text for hit in hits], answer.abstained
+
+    with tqdm(total=len(questions), disable=not progress, unit="q", leave=False) as bar:
+        return evaluate(questions, retrieve, on_question=lambda: bar.update(1))
+
+
+def ablation(
+    assistant: NewsAssistant, questions: Sequence[LabelledQuestion], *, progress: bool = False
+) -> list[tuple[str, EvaluationReport]]:
+    """One row per retrieval stage, each adding to the last, all on the same index and run."""
+    from .lexical import LexicalIndex
+
+    base = assistant.settings.search_config()
+    plain = replace(base, understand=False)
+    no_headers = LexicalIndex.build(chunk.text for chunk in assistant.index.all_chunks())
+    variants: list[tuple[str, SearchConfig, LexicalIndex | None]] = [
+        ("dense only", replace(plain, mode="dense"), None),
+        ("lexical only (BM25, text)", replace(plain, mode="lexical"), no_headers),
+        ("hybrid (weighted), text", replace(plain, mode="hybrid"), no_headers),
+        ("hybrid (RRF), text", replace(plain, mode="hybrid", fusion="rrf"), no_headers),
+        ("+ context headers", replace(plain, mode="hybrid"), None),
+        ("+ question understanding", replace(base, mode="hybrid", understand=True), None),
+    ]
+    return [
+        (
+            name,
+            evaluate_assistant(
+                assistant, questions, config=config, lexical=lexical, progress=progress
+            ),
+        )
+        for name, config, lexical in variants
+    ]

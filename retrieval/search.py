@@ -19,6 +19,7 @@ import numpy as np
 from .chunking import Chunk
 from .embedding import Embedder
 from .index import FaissIndex
+from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, SourceMatcher, plan_question
 
 __all__ = ["Hit", "SearchConfig", "Searcher"]
@@ -61,11 +62,18 @@ class Searcher:
     """Finds the passages that best answer a question in one opened index."""
 
     def __init__(
-        self, index: FaissIndex, embedder: Embedder, config: SearchConfig | None = None
+        self,
+        index: FaissIndex,
+        embedder: Embedder,
+        config: SearchConfig | None = None,
+        *,
+        lexical: LexicalIndex | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.config = config or SearchConfig()
+        # Another BM25 index over the same rows may stand in (the evaluation's ablation).
+        self.lexical = lexical if lexical is not None else index.lexical
         self.timings: dict[str, float] = {}
 
     @cached_property
@@ -113,7 +121,7 @@ class Searcher:
         dense: dict[int, float] = {}
         if vector is not None:
             dense = dict(index.search(vector, n))
-        lexical_scores = index.lexical.scores(part.text) if config.mode != "dense" else None
+        lexical_scores = self.lexical.scores(part.text) if config.mode != "dense" else None
         boost = self._boost(part)
 
         if lexical_scores is not None:

@@ -237,3 +237,23 @@ def test_chat_answers_follow_ups_in_context(runner, sample_index_dir):
     )
     assert "Order" in follow_up.split("Sources")[0]  # answered about the award, not Lima again
     assert "Starting afresh." in result.output
+
+
+def test_eval_scores_labelled_questions(runner, sample_index_dir):
+    questions = DATA / "sample-questions.jsonl"
+    result = runner.invoke(
+        cli, ["eval", str(questions), "--index", str(sample_index_dir), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)["newsbot"]
+    assert (scores["questions"], scores["hits@10"], scores["null_questions"]) == (2, 1.0, 1)
+    assert scores["null_abstained"] == 1.0 and scores["answerable_abstained"] == 0.0
+    table = runner.invoke(cli, ["eval", str(questions), "--index", str(sample_index_dir)]).output
+    assert "Hits@10" in table and "inference_query" in table and "null declined" in table
+
+
+def test_eval_with_an_unreadable_questions_file_fails_clearly(runner, sample_index_dir, tmp_path):
+    bad = tmp_path / "q.jsonl"
+    bad.write_text("not json\n")
+    result = runner.invoke(cli, ["eval", str(bad), "--index", str(sample_index_dir)])
+    assert result.exit_code == 1 and "q.jsonl:1" in result.output
