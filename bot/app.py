@@ -119,7 +119,7 @@ def build_application(settings: Settings, assistant: NewsAssistant | None = None
         .base_url(settings.telegram_api_url)
         .base_file_url(_file_url(settings.telegram_api_url))
         .concurrent_updates(True)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.messages_per_second, max_retries=3))
         .post_init(post_init)
         .build()
     )
@@ -236,7 +236,9 @@ class SecretFilter(logging.Filter):
         if text is None:
             return None
         for secret in self.secrets:
-            text = text.replace(secret, "<secret>")
+            # Case-insensitively: PTB capitalises error descriptions ("Chat not found …"),
+            # and a lower-cased token is most of the secret still.
+            text = re.sub(re.escape(secret), "<secret>", text, flags=re.IGNORECASE)
         return text
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from telegram import (
@@ -26,7 +27,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from corpus.errors import QuestionError
@@ -51,6 +52,11 @@ logger = logging.getLogger(__name__)
 
 #: Telegram shows "typing…" for about five seconds; renew it a little sooner.
 TYPING_INTERVAL = 4.0
+
+#: Seconds between attempts to deliver a reply while Telegram or the network fails (5xx,
+#: dropped connections, time-outs, 429 beyond the rate limiter's own retries): about two
+#: minutes in all, then the error handler takes over.
+SEND_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 PRIVATE_COMMANDS = (
     BotCommand("start", "What I know and how to ask"),
@@ -280,14 +286,42 @@ class NewsBot:
         assert message is not None
         for part in split_html(text):
             try:
-                await message.reply_text(
-                    part, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW
+                await _delivered(
+                    functools.partial(
+                        message.reply_text,
+                        part,
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=_NO_PREVIEW,
+                    )
                 )
             except BadRequest as exc:
                 if not _is_markup_error(exc):
                     raise
                 logger.warning("Telegram refused the HTML, sending plain text instead: %s", exc)
-                await message.reply_text(html_to_plain(part), link_preview_options=_NO_PREVIEW)
+                await _delivered(
+                    functools.partial(
+                        message.reply_text, html_to_plain(part), link_preview_options=_NO_PREVIEW
+                    )
+                )
+
+
+async def _delivered(send: Callable[[], Awaitable[Message]]) -> Message:
+    """``send()``, tried again while the failure is the network's or Telegram's, not ours.
+
+    A request Telegram refuses (``BadRequest``, ``Forbidden``) is not retried. A time-out
+    is: the reply is then sent at least once, the lesser evil than an unanswered question.
+    """
+    for delay in (*SEND_RETRY_DELAYS, None):
+        try:
+            return await send()
+        except BadRequest:
+            raise
+        except (NetworkError, RetryAfter) as exc:  # includes TimedOut, 5xx, dropped links
+            if delay is None:
+                raise
+            logger.warning("Sending a reply failed (%s); trying again in %g s", exc, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 @contextlib.asynccontextmanager

@@ -45,6 +45,16 @@ class Settings(RetrievalSettings):
         0, ge=0, le=10_000, description="Questions one user may ask per minute; 0 = no limit."
     )
 
+    messages_per_second: float = Field(
+        30.0,
+        gt=0,
+        le=1000,
+        description=(
+            "Messages the bot sends per second at most, across all chats (Telegram's limit "
+            "is 30 unless paid broadcasts are enabled)."
+        ),
+    )
+
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:

@@ -35,15 +35,30 @@ def sample_corpus_dir() -> Path:
     return Path(str(resources.files("corpus").joinpath("samples")))
 
 
+#: Safe defaults for what one file and one article may hold (the settings override them).
+MAX_FILE_BYTES = 50_000_000
+MAX_ARTICLE_CHARS = 200_000
+
+
 def load_paths(
-    paths: Iterable[str | Path], *, max_file_bytes: int = 50_000_000
+    paths: Iterable[str | Path],
+    *,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    max_article_chars: int = MAX_ARTICLE_CHARS,
 ) -> Iterator[Loaded]:
     """Like :func:`load_path`, over several files or directories in turn."""
     for path in paths:
-        yield from load_path(path, max_file_bytes=max_file_bytes)
+        yield from load_path(
+            path, max_file_bytes=max_file_bytes, max_article_chars=max_article_chars
+        )
 
 
-def load_path(path: str | Path, *, max_file_bytes: int = 50_000_000) -> Iterator[Loaded]:
+def load_path(
+    path: str | Path,
+    *,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    max_article_chars: int = MAX_ARTICLE_CHARS,
+) -> Iterator[Loaded]:
     """Yield the articles in a file or directory tree, and an ``ArticleError`` per bad record.
 
     Errors are yielded rather than raised so that one bad file never stops a batch; only a
@@ -52,20 +67,22 @@ def load_path(path: str | Path, *, max_file_bytes: int = 50_000_000) -> Iterator
 
     Formats by extension: .txt/.md (optional YAML front matter, else the first line is the
     title), .html/.htm, .jsonl/.ndjson (one object per line), .xml/.rss/.atom feeds.
+    A file over ``max_file_bytes`` is rejected unread, an article whose cleaned text is
+    over ``max_article_chars`` characters is rejected after cleaning.
     """
     path = Path(path)
     if not path.exists():
         raise ArticleError("no such file or directory; check the path", source=str(path))
     if path.is_dir():
         for file in _files_under(path):
-            yield from _load_file(file, max_file_bytes)
+            yield from _load_file(file, max_file_bytes, max_article_chars)
     elif _loader_for(path) is None:
         yield ArticleError(
             f"unsupported file type {path.suffix or '(no extension)'!r} ({_EXPECTED_TYPES})",
             source=str(path),
         )
     else:
-        yield from _load_file(path, max_file_bytes)
+        yield from _load_file(path, max_file_bytes, max_article_chars)
 
 
 def _files_under(directory: Path) -> Iterator[Path]:
@@ -79,14 +96,14 @@ def _files_under(directory: Path) -> Iterator[Path]:
             yield entry
 
 
-def _load_file(path: Path, max_file_bytes: int) -> Iterator[Loaded]:
+def _load_file(path: Path, max_file_bytes: int, max_article_chars: int) -> Iterator[Loaded]:
     where = str(path)
     try:
         size = path.stat().st_size
         if size > max_file_bytes:
             yield ArticleError(
-                f"file is too large ({size:,} bytes; the limit is {max_file_bytes:,}); "
-                "split it or raise max_file_bytes",
+                f"file is too large ({size:,} bytes; the limit is {max_file_bytes:,}): "
+                "split it, or raise NEWSBOT_MAX_FILE_BYTES",
                 source=where,
             )
             return
@@ -96,9 +113,21 @@ def _load_file(path: Path, max_file_bytes: int) -> Iterator[Loaded]:
         return
     loader = _LOADERS[path.suffix.lower()]  # callers only pass files of a known type
     try:
-        yield from loader(data, where)
+        for item in loader(data, where):
+            if isinstance(item, Article) and len(item.body) > max_article_chars:
+                item = ArticleError(
+                    f"article {_shorten(item.title)!r} is too long ({len(item.body):,} "
+                    f"characters after cleaning; the limit is {max_article_chars:,}): split "
+                    "it, or raise NEWSBOT_MAX_ARTICLE_CHARS",
+                    source=where,
+                )
+            yield item
     except ValueError as exc:  # the whole file is unusable (undecodable, not a feed, ...)
         yield ArticleError(str(exc), source=where)
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- building an Article -----------------------------------------------------------------
@@ -396,7 +425,7 @@ _BLOCK_TAGS = frozenset(
 
 def _load_feed(data: bytes, where: str) -> Iterator[Loaded]:
     feed = feedparser.parse(data)
-    if not feed.version and not feed.entries:
+    if not feed.get("version") and not feed.entries:  # an empty file has no version at all
         reason = feed.get("bozo_exception")
         detail = f": {reason}" if reason else ""
         raise ValueError(f"not an RSS or Atom feed{detail}")

@@ -44,6 +44,7 @@ _EXPORTS = {
     "question_terms": "retrieval.text",
     "split_sentences": "retrieval.text",
     "terms": "retrieval.text",
+    "warm_up": "retrieval.text",
     "words": "retrieval.text",
     "LexicalIndex": "retrieval.lexical",
     "QueryPart": "retrieval.question",

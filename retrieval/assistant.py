@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -9,14 +11,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from corpus.articles import Article
-from corpus.errors import QuestionError
+from corpus.errors import NewsbotError, QuestionError
 
 from .answer import Answer, compose_answer
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .index import FaissIndex, index_exists
+from .index import MANIFEST_NAME, FaissIndex, index_exists
 from .ingest import IngestReport, ingest
 from .search import Hit, Searcher
 from .settings import RetrievalSettings
+from .text import warm_up
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,9 @@ class NewsAssistant:
     """Built once from settings; loads the model and the index on first use, then keeps them.
 
     Thread-safe: the bot calls it from worker threads so inference never blocks its loop.
+    When another process commits a newer index, the next question after at most
+    ``index_reload_seconds`` swaps it in; questions already running finish on the old one,
+    which is closed when the last of them lets go of it.
     """
 
     def __init__(self, settings: RetrievalSettings, *, embedder: Embedder | None = None) -> None:
@@ -45,6 +53,9 @@ class NewsAssistant:
         self._embedder = embedder
         self._index: FaissIndex | None = None
         self._lock = threading.RLock()
+        self._reloading = threading.Lock()  # one thread opens a newer index, the rest go on
+        self._manifest_seen: tuple[int, int, int] | None = None
+        self._checked_at = -math.inf
 
     # -- the parts, loaded lazily -----------------------------------------------------------
 
@@ -59,19 +70,69 @@ class NewsAssistant:
 
     @property
     def index(self) -> FaissIndex:
-        """The live index, checked against the configured model (name and dimension)."""
+        """The live index, checked against the configured model (name and dimension).
+
+        Also where a newer generation on disk is noticed and swapped in (see the class).
+        """
         with self._lock:
             if self._index is None:
+                signature = self._manifest_signature()
                 # Check the model name before paying for loading the model.
                 FaissIndex.open(
                     self.settings.index_dir, model=self.settings.embedding_model
                 ).close()
-                self._index = FaissIndex.open(
-                    self.settings.index_dir,
-                    model=self.settings.embedding_model,
-                    dimension=self.embedder.dimension,
+                self._index = self._open_checked()
+                self._manifest_seen, self._checked_at = signature, time.monotonic()
+                return self._index
+            index = self._index
+        self._reload_if_newer()
+        return self._index or index
+
+    def _open_checked(self) -> FaissIndex:
+        return FaissIndex.open(
+            self.settings.index_dir,
+            model=self.settings.embedding_model,
+            dimension=self.embedder.dimension,
+        )
+
+    def _manifest_signature(self) -> tuple[int, int, int] | None:
+        """Identity of manifest.json: a commit replaces the file, so its inode changes."""
+        try:
+            stat = (self.settings.index_dir / MANIFEST_NAME).stat()
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    def _reload_if_newer(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < self.settings.index_reload_seconds:
+            return
+        if not self._reloading.acquire(blocking=False):
+            return  # another thread is opening it; keep answering from the current one
+        try:
+            self._checked_at = now
+            signature = self._manifest_signature()
+            if signature is None or signature == self._manifest_seen:
+                return
+            self._manifest_seen = signature
+            try:
+                fresh = self._open_checked()
+            except NewsbotError as exc:
+                logger.warning("Keeping the index in use; the newer one cannot be opened: %s", exc)
+                return
+            with self._lock:
+                old, self._index = self._index, fresh
+            if old is not None and old.generation != fresh.generation:
+                logger.info(
+                    "Switched to index %s: %d articles, %d passages",
+                    fresh.generation,
+                    fresh.manifest.article_count,
+                    fresh.manifest.chunk_count,
                 )
-            return self._index
+            # ``old`` is not closed here: a question may still be searching it. Its SQLite
+            # connection closes when the last reference goes.
+        finally:
+            self._reloading.release()
 
     def open_index(self) -> FaissIndex:
         """The index without loading the model (for stats and export)."""
@@ -81,8 +142,9 @@ class NewsAssistant:
         return index_exists(self.settings.index_dir)
 
     def load(self) -> None:
-        """Load model and index now rather than on the first question."""
+        """Load model, index and word lists now rather than on the first question."""
         _ = self.index
+        warm_up()
 
     # -- questions ------------------------------------------------------------------------
 
@@ -97,21 +159,31 @@ class NewsAssistant:
         """Answer ``question``; ``context`` is the previous question of the conversation."""
         question = self._checked(question)
         query = f"{context}\n{question}" if context else question
-        searcher = self.searcher()
+        searcher = self.searcher()  # one generation for the whole question, even mid-swap
         hits = searcher.search(query, self.settings.top_k)
         searched = time.perf_counter()
-        answer = self.compose(question, hits, context=context)
+        answer = self.compose(question, hits, context=context, index=searcher.index)
         done = time.perf_counter()
         timings = {**searcher.timings, "compose_ms": (done - searched) * 1000}
         return replace(answer, timings=timings)
 
-    def compose(self, question: str, hits: list[Hit], *, context: str | None = None) -> Answer:
-        """The cited answer (or the decision to abstain) from already retrieved passages."""
+    def compose(
+        self,
+        question: str,
+        hits: list[Hit],
+        *,
+        context: str | None = None,
+        index: FaissIndex | None = None,
+    ) -> Answer:
+        """The cited answer (or the decision to abstain) from already retrieved passages.
+
+        ``index`` is the one the hits came from (default: the live one).
+        """
         return compose_answer(
             question,
             hits,
             context=context,
-            corpus_terms=self.index.lexical,
+            corpus_terms=(index or self.index).lexical,
             threshold=self.settings.abstain_threshold,
             max_missing_names=self.settings.max_missing_names,
             max_sentences=self.settings.max_answer_sentences,
@@ -136,18 +208,15 @@ class NewsAssistant:
     def ingest(
         self, paths: Iterable[str | Path], *, rebuild: bool = False, progress: bool = False
     ) -> IngestReport:
-        with self._lock:
-            report = ingest(paths, self.settings, self.embedder, rebuild=rebuild, progress=progress)
-            self._reopen()
-            return report
-
-    def _reopen(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+        report = ingest(paths, self.settings, self.embedder, rebuild=rebuild, progress=progress)
+        self._checked_at = -math.inf  # look at the manifest on the next question
+        return report
 
     def stats(self) -> IndexStats:
-        index = self._index or self.open_index()
+        if self._index is not None:
+            self._reload_if_newer()
+        loaded = self._index
+        index = loaded or self.open_index()
         try:
             oldest, newest = index.date_range()
             m = index.manifest
@@ -163,7 +232,7 @@ class NewsAssistant:
                 newest=newest,
             )
         finally:
-            if index is not self._index:
+            if index is not loaded:
                 index.close()
 
     def export(self) -> Iterator[Article]:
@@ -175,4 +244,6 @@ class NewsAssistant:
 
     def close(self) -> None:
         with self._lock:
-            self._reopen()
+            if self._index is not None:
+                self._index.close()
+                self._index = None

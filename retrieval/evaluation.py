@@ -239,7 +239,7 @@ def ablation(
     from .lexical import LexicalIndex
 
     base = assistant.settings.search_config()
-    plain = replace(base, understand=False)
+    plain = replace(base, understand=False, rerank=False)
     no_headers = LexicalIndex.build(chunk.text for chunk in assistant.index.all_chunks())
     variants: list[tuple[str, SearchConfig, LexicalIndex | None]] = [
         ("dense only", replace(plain, mode="dense"), None),
@@ -247,7 +247,8 @@ def ablation(
         ("hybrid (weighted), text", replace(plain, mode="hybrid"), no_headers),
         ("hybrid (RRF), text", replace(plain, mode="hybrid", fusion="rrf"), no_headers),
         ("+ context headers", replace(plain, mode="hybrid"), None),
-        ("+ question understanding", replace(base, mode="hybrid", understand=True), None),
+        ("+ question understanding", replace(plain, mode="hybrid", understand=True), None),
+        ("+ sentence rerank", replace(plain, mode="hybrid", understand=True, rerank=True), None),
     ]
     return [
         (

@@ -182,10 +182,7 @@ class FaissIndex:
         except RuntimeError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             raise _damaged(index_dir, f"{VECTORS_NAME} cannot be read ({first_line})") from None
-        try:
-            lexical = LexicalIndex.load(generation / LEXICAL_NAME, manifest.chunk_count)
-        except (OSError, ValueError, KeyError) as exc:
-            raise _damaged(index_dir, f"{LEXICAL_NAME}/ cannot be read ({exc})") from None
+        lexical = _open_lexical(index_dir, generation / LEXICAL_NAME, manifest.chunk_count)
         index = cls(index_dir, manifest, vectors, lexical, db_path)
         index._check_consistent()
         return index
@@ -347,13 +344,23 @@ def write_lock(index_dir: Path, timeout: float = 0) -> FileLock:
 
 @contextlib.contextmanager
 def locked(index_dir: Path, timeout: float = 0) -> Iterator[None]:
+    """Hold the write lock for the block; wait up to ``timeout`` seconds for another writer.
+
+    The lock is the kernel's (``flock``), so a writer that is killed releases it at once.
+    """
+    lock = write_lock(index_dir, timeout)
     try:
-        with write_lock(index_dir, timeout):
-            yield
+        lock.acquire()
     except Timeout:
+        waited = f" (waited {timeout:g} s)" if timeout else ""
         raise IndexStoreError(
-            f"another newsbot process is writing to {index_dir}; try again when it has finished"
+            f"another newsbot process is writing to {index_dir}{waited}; try again when it "
+            "has finished, or set NEWSBOT_LOCK_TIMEOUT to the seconds to wait for it"
         ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def commit(
@@ -477,6 +484,24 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _open_lexical(index_dir: Path, directory: Path, size: int) -> LexicalIndex:
+    """The BM25 index of a generation, checked to cover exactly ``size`` passages."""
+    try:
+        lexical = LexicalIndex.load(directory, size)
+        # bm25s records its document count beside the arrays; a lexical/ directory from
+        # another generation would score the wrong passages.
+        params = directory / "params.index.json"
+        documents = json.loads(params.read_text(encoding="utf-8"))["num_docs"] if size else 0
+    except Exception as exc:  # bm25s reports a damaged file as anything from OSError on
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise _damaged(index_dir, f"{LEXICAL_NAME}/ cannot be read ({reason})") from None
+    if documents != size:
+        raise _damaged(
+            index_dir, f"{LEXICAL_NAME}/ holds {documents} passages, the manifest says {size}"
+        )
+    return lexical
 
 
 def _damaged(index_dir: Path, what: str) -> IndexStoreError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class IngestReport:
     rejected: tuple[ArticleError, ...]
     seconds: float
     manifest: Manifest | None
+    commits: int = 0
 
 
 def ingest(
@@ -36,69 +38,89 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: bool = False,
-    lock_timeout: float = 0,
+    lock_timeout: float | None = None,
 ) -> IngestReport:
     """Add the articles under ``paths`` to the index; articles already there are skipped.
 
-    Old articles are never re-embedded. With ``rebuild`` the existing index (even a damaged
-    one) is ignored and replaced by one holding only these articles, still atomically.
+    Old articles are never re-embedded. New ones are committed every
+    ``settings.ingest_batch_articles`` articles, each commit atomic: an ingest that is
+    killed keeps every batch it committed, and running it again adds the rest. With
+    ``rebuild`` the existing index (even a damaged one) is ignored and replaced by one
+    holding only these articles; it stays live until the first batch is committed.
+    ``lock_timeout`` (default ``settings.lock_timeout``) is how long to wait for another
+    writer to finish.
     """
     started = time.perf_counter()
     index_dir = settings.index_dir
-    with locked(index_dir, lock_timeout):
+    timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
+    with locked(index_dir, timeout):
         base = None
         if index_exists(index_dir) and not rebuild:
             base = FaissIndex.open(index_dir, model=embedder.name, dimension=embedder.dimension)
-        known = base.article_ids() if base else set()
+        seen = base.article_ids() if base else set()
+        manifest = base.manifest if base else None
+        added = duplicates = chunks = commits = 0
+        rejected: list[ArticleError] = []
+        batch: list[Article] = []
+        loaded = load_paths(
+            paths,
+            max_file_bytes=settings.max_file_bytes,
+            max_article_chars=settings.max_article_chars,
+        )
         try:
-            articles, duplicates, rejected = _new_articles(load_paths(paths), known)
-            chunks = [
-                chunk
-                for article in articles
-                for chunk in chunk_article(
-                    article, max_words=settings.chunk_size, overlap_words=settings.chunk_overlap
-                )
-            ]
-            manifest = base.manifest if base else None
-            if articles:
-                vectors = embedder.embed_documents(
-                    [c.embedding_text for c in chunks], progress=progress
-                )
-                manifest = commit(
-                    index_dir,
-                    NewContent(articles, chunks, vectors),
-                    base=base,
-                    model=embedder.name,
-                    dimension=embedder.dimension,
-                    chunk_size=settings.chunk_size,
-                    chunk_overlap=settings.chunk_overlap,
-                )
+            for item in itertools.chain(loaded, [None]):  # None: the end, commit the rest
+                if isinstance(item, ArticleError):
+                    rejected.append(item)
+                elif item is not None and item.id in seen:
+                    duplicates += 1
+                elif item is not None:
+                    seen.add(item.id)
+                    batch.append(item)
+                if batch and (item is None or len(batch) >= settings.ingest_batch_articles):
+                    manifest, new_chunks = _commit_batch(batch, base, settings, embedder, progress)
+                    added, chunks, commits = added + len(batch), chunks + new_chunks, commits + 1
+                    batch = []
+                    if base is not None:
+                        base.close()
+                    base = None  # closed; the next line reopens the new generation
+                    base = FaissIndex.open(index_dir)
         finally:
             if base is not None:
                 base.close()
     return IngestReport(
-        added=len(articles),
+        added=added,
         duplicates=duplicates,
-        chunks=len(chunks),
+        chunks=chunks,
         rejected=tuple(rejected),
         seconds=time.perf_counter() - started,
         manifest=manifest,
+        commits=commits,
     )
 
 
-def _new_articles(
-    loaded: Iterable[Article | ArticleError], known: set[str]
-) -> tuple[list[Article], int, list[ArticleError]]:
-    articles: list[Article] = []
-    rejected: list[ArticleError] = []
-    seen = set(known)
-    duplicates = 0
-    for item in loaded:
-        if isinstance(item, ArticleError):
-            rejected.append(item)
-        elif item.id in seen:
-            duplicates += 1
-        else:
-            seen.add(item.id)
-            articles.append(item)
-    return articles, duplicates, rejected
+def _commit_batch(
+    batch: list[Article],
+    base: FaissIndex | None,
+    settings: RetrievalSettings,
+    embedder: Embedder,
+    progress: bool,
+) -> tuple[Manifest, int]:
+    """Chunk, embed and commit ``batch`` on top of ``base``; the manifest and chunk count."""
+    chunks = [
+        chunk
+        for article in batch
+        for chunk in chunk_article(
+            article, max_words=settings.chunk_size, overlap_words=settings.chunk_overlap
+        )
+    ]
+    vectors = embedder.embed_documents([c.embedding_text for c in chunks], progress=progress)
+    manifest = commit(
+        settings.index_dir,
+        NewContent(batch, chunks, vectors),
+        base=base,
+        model=embedder.name,
+        dimension=embedder.dimension,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+    )
+    return manifest, len(chunks)

@@ -7,6 +7,7 @@ term matching catches them. Terms are the same lemmatised stems the answer compo
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -53,6 +54,15 @@ class LexicalIndex:
     def __contains__(self, term: object) -> bool:
         """Whether ``term`` (as :func:`terms` makes it) occurs anywhere in the corpus."""
         return self._size > 0 and term in self._model.vocab_dict
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of ``term`` (BM25's form); 0 for an unknown term."""
+        token = self._model.vocab_dict.get(term) if self._size else None
+        if token is None:
+            return 0.0
+        indptr = self._model.scores["indptr"]
+        df = int(indptr[token + 1] - indptr[token])
+        return math.log(1 + (self._size - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every passage for ``query`` (zeros if no term is known)."""

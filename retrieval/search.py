@@ -21,6 +21,7 @@ from .embedding import Embedder
 from .index import FaissIndex
 from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, SourceMatcher, plan_question
+from .text import split_sentences, terms
 
 __all__ = ["Hit", "SearchConfig", "Searcher"]
 
@@ -43,12 +44,15 @@ class SearchConfig:
 
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
     fusion: Literal["weighted", "rrf"] = "weighted"
-    dense_weight: float = 0.3
+    dense_weight: float = 0.2
     understand: bool = True
     source_boost: float = 1.0
     date_boost: float = 0.3
-    candidates: int = 100
-    max_chunks_per_article: int = 2
+    candidates: int = 200
+    max_chunks_per_article: int = 3
+    rerank: bool = True
+    rerank_depth: int = 30
+    rerank_weight: float = 1.0
 
 
 @dataclass(slots=True)
@@ -149,7 +153,48 @@ class Searcher:
         if boost is not None:
             scores = scores * boost[candidates]
         order = np.argsort(-scores, kind="stable")
-        return _Ranked(candidates[order], scores[order], dense)
+        ranked = _Ranked(candidates[order], scores[order], dense)
+        return self._rerank(part, ranked) if config.rerank else ranked
+
+    def _rerank(self, part: QueryPart, ranked: _Ranked) -> _Ranked:
+        """Re-score the top passages by their single best sentence.
+
+        Evidence is usually one sentence; a passage that states what the part asks in one
+        sentence beats one that scatters the same words. A sentence scores the IDF-weighted
+        share of the part's terms it contains.
+        """
+        depth = min(self.config.rerank_depth, len(ranked.rows))
+        if depth < 2:
+            return ranked
+        wanted = set(terms(part.text))
+        weights = {t: self.lexical.idf(t) for t in wanted}
+        total = sum(weights.values())
+        if total == 0:
+            return ranked
+        top_rows = [int(r) for r in ranked.rows[:depth]]
+        best = np.array(
+            [
+                max(
+                    (
+                        sum(
+                            weights[t]
+                            for t in wanted.intersection(terms(chunk.text[s.start : s.end]))
+                        )
+                        for s in split_sentences(chunk.text)
+                    ),
+                    default=0.0,
+                )
+                / total
+                for chunk in self.index.chunks(top_rows)
+            ],
+            dtype=np.float32,
+        )
+        head = _minmax(ranked.scores[:depth]) + self.config.rerank_weight * best
+        order = np.argsort(-head, kind="stable")
+        # Keep reranked passages above the rest, whose scores are on another scale.
+        rows = np.concatenate([ranked.rows[:depth][order], ranked.rows[depth:]])
+        scores = np.concatenate([head[order] + 1.0, _minmax(ranked.scores[depth:])])
+        return _Ranked(rows, scores.astype(np.float32), ranked.similarity)
 
     def _boost(self, part: QueryPart) -> np.ndarray | None:
         """A per-passage multiplier favouring the outlets and dates the part names."""

@@ -37,20 +37,23 @@ class RetrievalSettings(BaseSettings):
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096)
     top_k: int = Field(10, ge=1, le=100, description="Passages retrieved per question.")
-    max_chunks_per_article: int = Field(2, ge=1, le=50)
+    max_chunks_per_article: int = Field(3, ge=1, le=50)
     retrieval_mode: Literal["hybrid", "dense", "lexical"] = Field(
         "hybrid", description="Dense (embeddings), lexical (BM25) or both, fused."
     )
     fusion: Literal["weighted", "rrf"] = Field(
         "weighted", description="How hybrid mode mixes: weighted sum or reciprocal rank."
     )
-    dense_weight: float = Field(0.3, ge=0.0, le=1.0, description="Weight of the dense score.")
+    dense_weight: float = Field(0.2, ge=0.0, le=1.0, description="Weight of the dense score.")
     question_understanding: bool = Field(
         True, description="Use outlets and dates named in the question; split multi-part ones."
     )
     source_boost: float = Field(1.0, ge=0.0, le=100.0)
     date_boost: float = Field(0.3, ge=0.0, le=100.0)
-    search_candidates: int = Field(100, ge=10, le=10_000)
+    search_candidates: int = Field(200, ge=10, le=10_000)
+    rerank: bool = Field(
+        True, description="Re-score the top passages of each part by their best sentence."
+    )
     chunk_size: int = Field(150, ge=20, le=2000, description="Words per chunk at most.")
     chunk_overlap: int = Field(30, ge=0, le=1000, description="Words repeated between chunks.")
     abstain_threshold: float = Field(
@@ -83,6 +86,7 @@ class RetrievalSettings(BaseSettings):
             date_boost=self.date_boost,
             candidates=self.search_candidates,
             max_chunks_per_article=self.max_chunks_per_article,
+            rerank=self.rerank,
         )
 
     @model_validator(mode="after")
@@ -93,3 +97,41 @@ class RetrievalSettings(BaseSettings):
                 f"chunk_size ({self.chunk_size})"
             )
         return self
+
+    # -- reliability and limits (declared last; pydantic reads fields wherever they stand) --
+    ingest_batch_articles: int = Field(
+        200,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Commit the index every this many new articles while ingesting, so an "
+            "interrupted ingest keeps the batches it finished."
+        ),
+    )
+    lock_timeout: float = Field(
+        0.0,
+        ge=0.0,
+        le=86_400.0,
+        description="Seconds an ingest waits for another one to finish; 0 = fail at once.",
+    )
+    index_reload_seconds: float = Field(
+        2.0,
+        ge=0.0,
+        le=3600.0,
+        description=(
+            "How often, at most, a running bot looks for a newer index on disk "
+            "(one stat of manifest.json); 0 = before every question."
+        ),
+    )
+    max_article_chars: int = Field(
+        200_000,
+        ge=100,
+        le=100_000_000,
+        description="Longer articles (cleaned text) are rejected on ingest.",
+    )
+    max_file_bytes: int = Field(
+        50_000_000,
+        ge=1_000,
+        le=10_000_000_000,
+        description="Larger files are rejected on ingest.",
+    )

@@ -5,14 +5,22 @@ bodies, ``{"ok": true, "result": …}`` replies shaped like Telegram's objects),
 ``getUpdates`` with offsets, records every call, and checks what the bot sends the way
 Telegram does: at most 4,096 characters, and HTML that is well-formed and uses only the
 tags Telegram knows (else ``400 Bad Request: can't parse entities: …``).
+
+Network faults are injected with :meth:`FakeBotAPI.inject`: an error status (429 with
+``retry_after``, 500, 502, …), a dropped connection or a stall, for the next calls of a
+method. A faulted call is not carried out, as when Telegram or a proxy in front of it fails
+before the request reaches the bot's chat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -102,6 +110,38 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+@dataclass(frozen=True)
+class Fault:
+    """What the server does instead of answering one call.
+
+    ``status``: answer with this HTTP status and Telegram's error shape (``retry_after``
+    adds ``parameters.retry_after``, as Telegram's 429 does); ``drop``: close the connection
+    without a response; ``stall``: wait ``seconds``, then drop it.
+    """
+
+    kind: str = "status"
+    status: int = 500
+    description: str = "Internal Server Error"
+    retry_after: int | None = None
+    seconds: float = 0.0
+
+    def reply(self) -> dict[str, Any]:
+        reply: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.status,
+            "description": self.description,
+        }
+        if self.retry_after is not None:
+            reply["parameters"] = {"retry_after": self.retry_after}
+        return reply
+
+
+TOO_MANY_REQUESTS = Fault(status=429, description="Too Many Requests: retry after 1", retry_after=1)
+INTERNAL_ERROR = Fault(status=500, description="Internal Server Error")
+BAD_GATEWAY = Fault(status=502, description="Bad Gateway")
+DROP = Fault(kind="drop")
+
+
 @dataclass
 class Call:
     method: str
@@ -119,6 +159,10 @@ class FakeBotAPI:
         self.calls: list[Call] = []
         self.unauthorized = False  # answer everything with 401, as for a revoked token
         self.reject_html = 0  # refuse this many HTML messages as unparsable
+        self.faults: dict[str, collections.deque[Fault]] = collections.defaultdict(
+            collections.deque
+        )
+        self.faulted: list[tuple[str, Fault]] = []  # (method, fault) as they were applied
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -185,6 +229,20 @@ class FakeBotAPI:
         query_id = str(next(self._message_ids))
         self.push({"inline_query": {"id": query_id, "from": user, "query": query, "offset": ""}})
         return query_id
+
+    def inject(self, method: str, *faults: Fault) -> None:
+        """The next calls of ``method`` meet ``faults``, one each, in order."""
+        with self._changed:
+            self.faults[method].extend(faults)
+
+    def _take_fault(self, method: str) -> Fault | None:
+        with self._changed:
+            queue = self.faults.get(method)
+            if not queue:
+                return None
+            fault = queue.popleft()
+            self.faulted.append((method, fault))
+            return fault
 
     # -- what tests read ----------------------------------------------------------------
 
@@ -345,9 +403,18 @@ class FakeBotAPI:
             def _serve(self, body: bytes) -> None:
                 url = urlparse(self.path)
                 match = re.fullmatch(r"/bot([^/]*)/(\w+)", url.path)
+                fault = api._take_fault(match.group(2)) if match else None
+                if fault is not None and fault.kind != "status":
+                    time.sleep(fault.seconds)
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
                 if not match or match.group(1) != api.token or api.unauthorized:
                     status = 401 if match else 404
                     reply = {"ok": False, "error_code": status, "description": "Unauthorized"}
+                elif fault is not None:
+                    status, reply = fault.status, fault.reply()
                 else:
                     params = _params(url.query, body, self.headers.get("Content-Type", ""))
                     status, reply = api._call(match.group(2), params)

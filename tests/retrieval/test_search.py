@@ -38,7 +38,9 @@ def test_no_article_fills_more_than_its_share(sample_index_dir, embedder):
 def test_the_cap_lets_a_weaker_article_through(tmp_path, embedder):
     """Ten near-identical passages of one article must not hide a second article."""
     long_body = "\n\n".join(f"The Chancay port handled ship number {i} today." for i in range(60))
-    settings = RetrievalSettings(index_dir=tmp_path / "i", chunk_size=20, chunk_overlap=0, top_k=3)
+    settings = RetrievalSettings(
+        index_dir=tmp_path / "i", chunk_size=20, chunk_overlap=0, top_k=3, max_chunks_per_article=2
+    )
     assistant = NewsAssistant(settings, embedder=embedder)
     articles = tmp_path / "a.jsonl"
     import json
