@@ -245,7 +245,9 @@ class FaissIndex:
         found = {
             row: _chunk_from_row(rest)
             for row, *rest in self._query(
-                'SELECT c.row, c.article_id, c.position, c.start, c."end", a.body, a.title, '
+                'SELECT c.row, c.article_id, c.position, c.start, c."end", '
+                # Only the passage, not the whole article (substr counts characters).
+                'substr(a.body, c.start + 1, c."end" - c.start), a.title, '
                 "a.source, a.url, a.published "
                 "FROM chunks c JOIN articles a ON a.id = c.article_id "
                 f"WHERE c.row IN ({placeholders})",
@@ -257,7 +259,9 @@ class FaissIndex:
     def all_chunks(self) -> Iterator[Chunk]:
         """Every chunk in row order, streamed (the index may not fit a parameter list)."""
         for _, *rest in self._query(
-            'SELECT c.row, c.article_id, c.position, c.start, c."end", a.body, a.title, '
+            'SELECT c.row, c.article_id, c.position, c.start, c."end", '
+            # Only the passage, not the whole article (substr counts characters).
+            'substr(a.body, c.start + 1, c."end" - c.start), a.title, '
             "a.source, a.url, a.published "
             "FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.row"
         ):
@@ -540,11 +544,11 @@ def _article_from_row(row: Iterable) -> Article:
 
 
 def _chunk_from_row(row: Sequence) -> Chunk:
-    article_id, position, start, end, body, title, source, url, published = row
+    article_id, position, start, end, text, title, source, url, published = row
     return Chunk(
         article_id=article_id,
         position=position,
-        text=body[start:end],
+        text=text,
         start=start,
         end=end,
         title=title,
