@@ -1,13 +1,11 @@
 """Where people meet newsbot: the command line and the Telegram bot.
 
-Names are imported on first use (PEP 562), so importing one module of the package
-does not load the others, and `newsbot --help` does not load FAISS or torch.
+Names are imported on first use (see ``corpus.lazy``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from corpus.lazy import lazy_exports
 
 _EXPORTS = {
     "AccessPolicy": "bot.access",
@@ -26,15 +24,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

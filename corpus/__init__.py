@@ -1,16 +1,15 @@
 """Getting news articles in: read files, strip page boilerplate, give each a stable id.
 
-Names are imported on first use (PEP 562), so importing one module of the package
-does not load the others, and `newsbot --help` does not load FAISS or torch.
+Names are imported on first use (see ``corpus.lazy``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from corpus.lazy import lazy_exports
 
 _EXPORTS = {
     "Article": "corpus.articles",
+    "lazy_exports": "corpus.lazy",
     "article_id": "corpus.articles",
     "normalise_url": "corpus.articles",
     "CleanedText": "corpus.cleaning",
@@ -28,15 +27,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

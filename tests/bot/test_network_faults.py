@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import shutil
 import tracemalloc
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -23,7 +22,6 @@ from bot import handlers
 from bot.app import build_application
 from bot.settings import Settings
 from retrieval.answer import Answer, Citation
-from retrieval.assistant import NewsAssistant
 from retrieval.text import question_terms
 
 from .fake_bot_api import (
@@ -53,23 +51,6 @@ FAULTS = {
     "connection dropped": DROP,
     "stall 0.5 s, then dropped": STALL,
 }
-
-
-@pytest.fixture(scope="module")
-def assistant(embedder, sample_index_dir, tmp_path_factory):
-    index_dir = tmp_path_factory.mktemp("faults") / "index"
-    shutil.copytree(sample_index_dir, index_dir)
-    service = NewsAssistant(Settings(_env_file=None, index_dir=index_dir), embedder=embedder)
-    service.load()
-    yield service
-    service.close()
-
-
-@pytest.fixture
-def api():
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(autouse=True)

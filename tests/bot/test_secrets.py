@@ -19,7 +19,7 @@ from bot.handlers import SOMETHING_WENT_WRONG
 from bot.settings import Settings
 from corpus.errors import ConfigurationError
 
-from .fake_bot_api import TOKEN, FakeBotAPI, Fault, private_chat, user
+from .fake_bot_api import TOKEN, Fault, private_chat, user
 from .test_network_faults import StubAssistant, running
 
 SECRET_HALF = TOKEN.split(":")[1]
@@ -30,13 +30,6 @@ def _leaks(text: str) -> bool:
     """Case-insensitively: PTB capitalises error descriptions, lower-casing the rest."""
     text = text.lower()
     return any(s.lower() in text for s in (TOKEN, SECRET_HALF, WEBHOOK_SECRET))
-
-
-@pytest.fixture
-def api():
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.asyncio(loop_scope="session")

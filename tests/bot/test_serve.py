@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .fake_bot_api import TOKEN, FakeBotAPI, private_chat, user
+from .fake_bot_api import TOKEN, private_chat, user
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -42,13 +42,6 @@ def _wait(condition, timeout: float, what: str):
             return result
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def api():
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize(

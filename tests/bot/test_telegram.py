@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -54,24 +53,6 @@ STICKER = {
 }
 PHOTO = [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}]
 VOICE = {"file_id": "v1", "file_unique_id": "u3", "duration": 2}
-
-
-@pytest.fixture(scope="module")
-def assistant(embedder, sample_index_dir, tmp_path_factory):
-    """The real service over a copy of the sample index, shared by the module's bots."""
-    index_dir = tmp_path_factory.mktemp("telegram") / "index"
-    shutil.copytree(sample_index_dir, index_dir)
-    service = NewsAssistant(Settings(_env_file=None, index_dir=index_dir), embedder=embedder)
-    service.load()
-    yield service
-    service.close()
-
-
-@pytest.fixture
-def api():
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
 
 
 def make_settings(api: FakeBotAPI, **overrides: Any) -> Settings:
