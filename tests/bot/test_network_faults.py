@@ -7,20 +7,13 @@ server recovers: none lost, none twice, and the bot keeps running.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import tracemalloc
 from collections import Counter
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from telegram import Update
-from telegram.ext import Application
 
 from bot import handlers
-from bot.app import build_application
-from bot.settings import Settings
 from retrieval.answer import Answer, Citation
 from retrieval.text import question_terms
 
@@ -28,13 +21,13 @@ from .fake_bot_api import (
     BAD_GATEWAY,
     DROP,
     INTERNAL_ERROR,
-    TOKEN,
     TOO_MANY_REQUESTS,
     FakeBotAPI,
     Fault,
     private_chat,
     user,
 )
+from .harness import running
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="session"),
@@ -59,26 +52,6 @@ def quick_retries(monkeypatch):
     monkeypatch.setattr(handlers, "TYPING_INTERVAL", 0.5)
 
 
-@contextlib.asynccontextmanager
-async def running(api: FakeBotAPI, assistant: Any, **overrides: Any) -> AsyncIterator[Application]:
-    settings = Settings(_env_file=None, telegram_token=TOKEN, telegram_api_url=api.url, **overrides)
-    application = build_application(settings, assistant)
-    await application.initialize()
-    assert application.post_init is not None
-    await application.post_init(application)
-    assert application.updater is not None
-    await application.updater.start_polling(
-        poll_interval=0, timeout=2, allowed_updates=Update.ALL_TYPES
-    )
-    await application.start()
-    try:
-        yield application
-    finally:
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
-
-
 def _answers(api: FakeBotAPI) -> Counter[int]:
     return Counter(c.params["chat_id"] for c in api.sent())
 
@@ -86,7 +59,7 @@ def _answers(api: FakeBotAPI) -> Counter[int]:
 async def test_every_question_is_answered_once_through_send_faults(api, assistant):
     """Each fault hits the reply to a different chat's question, twice in a row."""
     outcome = {}
-    async with running(api, assistant) as application:
+    async with running(api, assistant, poll_timeout=2) as application:
         for n, (name, fault) in enumerate(FAULTS.items()):
             chats = [1000 + 10 * n, 1001 + 10 * n]
             api.inject("sendMessage", fault, fault, fault)  # three failed attempts in a row
@@ -107,7 +80,7 @@ async def test_every_question_is_answered_once_through_send_faults(api, assistan
 
 
 async def test_questions_sent_while_polling_fails_are_answered_once_it_recovers(api, assistant):
-    async with running(api, assistant) as application:
+    async with running(api, assistant, poll_timeout=2) as application:
         for n, (name, fault) in enumerate(FAULTS.items()):
             chat = 2000 + n
             faulted = len(api.faulted)
@@ -125,7 +98,7 @@ async def test_questions_sent_while_polling_fails_are_answered_once_it_recovers(
 async def test_a_burst_of_500_updates_from_100_chats_is_answered_once_each(api):
     """Plumbing under load: a stub service answers at once, so the bot's own path is timed."""
     stub = StubAssistant()
-    async with running(api, stub, messages_per_second=1000):
+    async with running(api, stub, poll_timeout=2, messages_per_second=1000):
         # Warm-up with the same chats: caches, connections and per-chat state exist before
         # the baseline, so whatever the burst leaves behind is growth, not first use.
         await _burst(api, chats=range(1, 101), per_chat=1)

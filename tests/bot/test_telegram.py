@@ -8,21 +8,15 @@ does. The question-answering service is the real one over the sample corpus, bui
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from telegram import Update
-from telegram.ext import Application
 
 from bot import handlers
-from bot.app import build_application
 from bot.handlers import NOT_TEXT, REFUSAL, SOMETHING_WENT_WRONG
-from bot.settings import Settings
 from retrieval.answer import Answer, Citation
 from retrieval.assistant import NewsAssistant
 
@@ -36,6 +30,7 @@ from .fake_bot_api import (
     private_chat,
     user,
 )
+from .harness import running
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -53,30 +48,6 @@ STICKER = {
 }
 PHOTO = [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}]
 VOICE = {"file_id": "v1", "file_unique_id": "u3", "duration": 2}
-
-
-def make_settings(api: FakeBotAPI, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, telegram_token=TOKEN, telegram_api_url=api.url, **overrides)
-
-
-@contextlib.asynccontextmanager
-async def running(api: FakeBotAPI, assistant: Any, **overrides: Any) -> AsyncIterator[Application]:
-    """The application as ``run_polling`` runs it: initialize, post_init, poll, start."""
-    application = build_application(make_settings(api, **overrides), assistant)
-    await application.initialize()
-    assert application.post_init is not None
-    await application.post_init(application)
-    assert application.updater is not None
-    await application.updater.start_polling(
-        poll_interval=0, timeout=5, allowed_updates=Update.ALL_TYPES
-    )
-    await application.start()
-    try:
-        yield application
-    finally:
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
 
 
 @pytest.fixture
