@@ -49,6 +49,7 @@ _EXPORTS = {
     "QueryPlan": "retrieval.question",
     "SourceMatcher": "retrieval.question",
     "plan_question": "retrieval.question",
+    "source_matcher": "retrieval.question",
     "LabelledQuestion": "retrieval.evaluation",
     "EvaluationReport": "retrieval.evaluation",
     "QuestionScore": "retrieval.evaluation",

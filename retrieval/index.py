@@ -150,6 +150,7 @@ class FaissIndex:
         self._db = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
         self._db_lock = threading.Lock()
         self._row_metadata: RowMetadata | None = None
+        self._sources: tuple[str, ...] | None = None
 
     @classmethod
     def open(
@@ -267,12 +268,14 @@ class FaissIndex:
         ):
             yield _chunk_from_row(rest)
 
-    def sources(self) -> list[str]:
-        """The distinct outlets in the index (for recognising them in questions)."""
-        return [
-            r[0]
-            for r in self._query("SELECT DISTINCT source FROM articles WHERE source IS NOT NULL")
-        ]
+    def sources(self) -> tuple[str, ...]:
+        """The distinct outlets in the index, sorted (for recognising them in questions)."""
+        if self._sources is None:
+            rows = self._query(
+                "SELECT DISTINCT source FROM articles WHERE source IS NOT NULL ORDER BY source"
+            )
+            self._sources = tuple(r[0] for r in rows)
+        return self._sources
 
     def row_metadata(self) -> RowMetadata:
         """Per-row outlet and publication month/day, as arrays for vectorised boosts."""

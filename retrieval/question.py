@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
-__all__ = ["QueryPart", "QueryPlan", "SourceMatcher", "plan_question"]
+__all__ = ["QueryPart", "QueryPlan", "SourceMatcher", "plan_question", "source_matcher"]
 
 _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
 _DATE = re.compile(
@@ -72,6 +73,12 @@ class SourceMatcher:
             (m.start(), m.end(), self._aliases[m.group(1).lower()])
             for m in self._pattern.finditer(text)
         ]
+
+
+@lru_cache(maxsize=8)
+def source_matcher(sources: tuple[str, ...]) -> SourceMatcher:
+    """The matcher for a set of outlets, built once (a regex over every alias, ~2.5 ms)."""
+    return SourceMatcher(sources)
 
 
 def _aliases(source: str) -> set[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -20,7 +19,7 @@ from .chunking import Chunk
 from .embedding import Embedder
 from .index import FaissIndex
 from .lexical import LexicalIndex
-from .question import QueryPart, QueryPlan, SourceMatcher, plan_question
+from .question import QueryPart, QueryPlan, plan_question, source_matcher
 from .text import split_sentences, terms
 
 __all__ = ["Hit", "SearchConfig", "Searcher"]
@@ -80,14 +79,10 @@ class Searcher:
         self.lexical = lexical if lexical is not None else index.lexical
         self.timings: dict[str, float] = {}
 
-    @cached_property
-    def _matcher(self) -> SourceMatcher:
-        return SourceMatcher(self.index.sources())
-
     def plan(self, question: str) -> QueryPlan:
         if not self.config.understand:
             return QueryPlan(question, (QueryPart(question, frozenset(), frozenset()),))
-        return plan_question(question, self._matcher)
+        return plan_question(question, source_matcher(self.index.sources()))
 
     def search(self, question: str, k: int) -> list[Hit]:
         """The best ``k`` passages for ``question``, best first."""
