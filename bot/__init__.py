@@ -14,12 +14,14 @@ _EXPORTS = {
     "RateLimiter": "bot.access",
     "SecretFilter": "bot.app",
     "Settings": "bot.settings",
+    "Shutdown": "bot.app",
     "addressed_question": "bot.handlers",
     "bot_token": "bot.app",
     "build_application": "bot.app",
     "check_serve_settings": "bot.app",
     "configure_logging": "bot.app",
     "redact_secrets_in_logs": "bot.app",
+    "run_bot": "bot.app",
     "serve": "bot.app",
 }
 

@@ -1,22 +1,27 @@
 """The Telegram application: wiring handlers to python-telegram-bot, and running it.
 
-``build_application`` is the one place where the bot is assembled; ``serve`` runs it with
-long polling, or behind a webhook when ``NEWSBOT_WEBHOOK_URL`` is set.
+``build_application`` is the one place where the bot is assembled; ``run_bot`` runs it with
+long polling, or behind a webhook when ``NEWSBOT_WEBHOOK_URL`` is set, until its
+``Shutdown`` is requested: by SIGINT or SIGTERM (``serve`` installs the handlers), or by
+Telegram rejecting the token while the bot runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import re
+import signal
 import traceback
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -27,6 +32,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from corpus.errors import ConfigurationError
 
@@ -45,6 +51,22 @@ _TOKEN_SHAPE = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 
 # Both log every request URL at INFO or DEBUG, and Bot API URLs contain the token.
 _CHATTY_LOGGERS = ("httpx", "httpcore")
+
+#: Seconds a long poll waits on Telegram for updates before asking again.
+POLL_TIMEOUT = 10
+
+#: Seconds between attempts to reach Telegram at start-up, e.g. while the network comes up.
+STARTUP_RETRY_DELAYS = (1.0, 2.0, 4.0)
+
+TOKEN_REJECTED = (
+    "Telegram rejected NEWSBOT_TELEGRAM_TOKEN (401 Unauthorized): check the token with "
+    "@BotFather (/token) and set it again"
+)
+TOKEN_REVOKED = (
+    "Telegram rejected NEWSBOT_TELEGRAM_TOKEN (401 Unauthorized) while the bot was running, "
+    "so it stopped: the token was revoked or the bot deleted. Get the current token from "
+    "@BotFather (/token), set it and start the bot again"
+)
 
 
 def bot_token(settings: Settings) -> str:
@@ -82,13 +104,68 @@ def check_serve_settings(settings: Settings) -> None:
         )
 
 
-def build_application(settings: Settings, assistant: NewsAssistant | None = None) -> Application:
+class Shutdown:
+    """Tells a running bot to stop, and remembers whether Telegram rejected its token.
+
+    Requested by a signal (a normal stop), or by the first request Telegram answers with
+    401 Unauthorized: the token was revoked, or the bot deleted, while it ran. PTB's polling
+    then ends without a word and the bot would idle forever; instead it stops the same
+    graceful way, and ``serve`` reports why and exits non-zero.
+    """
+
+    def __init__(self) -> None:
+        self._requested = asyncio.Event()
+        self.token_rejected = False
+
+    def request(self) -> None:
+        self._requested.set()
+
+    def reject_token(self) -> None:
+        self.token_rejected = True
+        self._requested.set()
+
+    async def wait(self) -> None:
+        await self._requested.wait()
+
+
+class _TokenWatchingRequest(HTTPXRequest):
+    """PTB's HTTP layer, telling ``shutdown`` when Telegram rejects the token.
+
+    Every request of the bot passes here, polling and replies alike, so a revoked token is
+    noticed in webhook mode too, where no ``getUpdates`` would fail.
+    """
+
+    __slots__ = ("_shutdown",)
+
+    def __init__(self, shutdown: Shutdown, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shutdown = shutdown
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        status, payload = await super().do_request(*args, **kwargs)
+        task = asyncio.current_task()
+        if status == HTTPStatus.UNAUTHORIZED and task is not None:
+            # PTB turns the 401 into InvalidToken. Stop once the task that made the request
+            # is done with it: polling has then ended by itself (stopping it earlier would
+            # leave that error unretrieved, and poll once more), or a reply's error handler
+            # has run.
+            task.add_done_callback(lambda _: self._shutdown.reject_token())
+        return status, payload
+
+
+def build_application(
+    settings: Settings,
+    assistant: NewsAssistant | None = None,
+    shutdown: Shutdown | None = None,
+) -> Application:
     """Assemble the bot: the request setup, the handlers, start-up and the error handler.
 
     The model and index load once, in ``post_init``, in a worker thread; updates are then
-    processed concurrently, so one slow question never holds up another chat.
+    processed concurrently, so one slow question never holds up another chat. A request
+    Telegram answers with 401 Unauthorized requests ``shutdown``.
     """
     token = bot_token(settings)
+    shutdown = shutdown or Shutdown()
     redact_secrets_in_logs(_secrets(settings))
     _quiet_http_logs()
     if assistant is None:
@@ -118,6 +195,9 @@ def build_application(settings: Settings, assistant: NewsAssistant | None = None
         .token(token)
         .base_url(settings.telegram_api_url)
         .base_file_url(_file_url(settings.telegram_api_url))
+        # PTB's defaults: a pool of 256 connections for replies, one for the long poll.
+        .request(_TokenWatchingRequest(shutdown))
+        .get_updates_request(_TokenWatchingRequest(shutdown, connection_pool_size=1))
         .concurrent_updates(True)
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.messages_per_second, max_retries=3))
         .post_init(post_init)
@@ -150,50 +230,128 @@ def build_application(settings: Settings, assistant: NewsAssistant | None = None
     return application
 
 
+async def run_bot(
+    application: Application,
+    settings: Settings,
+    shutdown: Shutdown,
+    *,
+    poll_timeout: int = POLL_TIMEOUT,
+) -> None:
+    """Run the bot until ``shutdown`` is requested, then stop it gracefully.
+
+    The steps of PTB's ``run_polling``/``run_webhook``, in a loop of our own so that a
+    rejected token ends it as a signal does. Stopping waits for the questions in progress,
+    so answers being prepared are still sent, and confirms the fetched updates to Telegram.
+    Errors at start-up (the token refused, Telegram unreachable) are raised.
+    """
+    assert application.post_init is not None and application.updater is not None
+    await _initialize(application)
+    async with application:  # shuts it down on the way out, whatever happens
+        try:
+            await application.post_init(application)
+            if settings.webhook_url:
+                await application.updater.start_webhook(**_webhook_options(settings))
+            else:
+                await application.updater.start_polling(
+                    timeout=poll_timeout,
+                    allowed_updates=Update.ALL_TYPES,
+                    drop_pending_updates=settings.drop_pending_updates,
+                    bootstrap_retries=len(STARTUP_RETRY_DELAYS),
+                )
+            await application.start()
+            await shutdown.wait()
+            if shutdown.token_rejected:
+                logger.error("Telegram rejected the token (401 Unauthorized): stopping the bot")
+        finally:
+            await _stop(application)
+
+
+async def _initialize(application: Application) -> None:
+    """``application.initialize()`` (``getMe``), tried again while Telegram is unreachable."""
+    for delay in (*STARTUP_RETRY_DELAYS, None):
+        try:
+            await application.initialize()
+            return
+        except BadRequest:
+            raise
+        except (NetworkError, RetryAfter) as exc:  # not InvalidToken: retrying cannot help
+            if delay is None:
+                raise
+            logger.warning("Could not reach Telegram (%s); trying again in %g s", exc, delay)
+            await asyncio.sleep(delay)
+
+
+async def _stop(application: Application) -> None:
+    """Stop fetching updates, then finish the ones fetched: ``run_polling``'s order.
+
+    Either may not have started, if start-up failed half-way.
+    """
+    assert application.updater is not None
+    if application.updater.running:
+        # Polling that ended on a rejected token re-raises it here; it is reported already.
+        with contextlib.suppress(InvalidToken):
+            await application.updater.stop()
+    if application.running:
+        await application.stop()
+
+
 def serve(settings: Settings, assistant: NewsAssistant | None = None) -> None:
     """Run the bot until SIGINT or SIGTERM: long polling, or a webhook if one is configured.
 
-    PTB's ``run_polling``/``run_webhook`` install the signal handlers, confirm the last
-    update to Telegram and shut down cleanly.
+    The first signal stops the bot gracefully; a second one ends the process at once.
+    A token Telegram rejects, at start-up or later, is a ``ConfigurationError``.
     """
     check_serve_settings(settings)
     token = bot_token(settings)
-    application = build_application(settings, assistant)
+    shutdown = Shutdown()
+    application = build_application(settings, assistant, shutdown)
     try:
-        if settings.webhook_url:
-            _run_webhook(application, settings)
-        else:
-            application.run_polling(
-                allowed_updates=Update.ALL_TYPES,
-                drop_pending_updates=settings.drop_pending_updates,
-                bootstrap_retries=3,
-            )
+        asyncio.run(_run_until_signalled(application, settings, shutdown))
     except InvalidToken:
         # PTB's own message repeats the token; this one does not.
-        raise ConfigurationError(
-            "Telegram rejected NEWSBOT_TELEGRAM_TOKEN (401 Unauthorized): check the token "
-            "with @BotFather (/token) and set it again"
-        ) from None
+        raise ConfigurationError(TOKEN_REJECTED) from None
     except TelegramError as exc:
         message = str(exc).replace(token, "<token>")
         raise ConfigurationError(
             f"could not start the bot at {settings.telegram_api_url}: {message}"
         ) from None
+    if shutdown.token_rejected:
+        raise ConfigurationError(TOKEN_REVOKED)
 
 
-def _run_webhook(application: Application, settings: Settings) -> None:
+async def _run_until_signalled(
+    application: Application, settings: Settings, shutdown: Shutdown
+) -> None:
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        # Not on Windows, where Ctrl-C still raises KeyboardInterrupt and run_bot's
+        # clean-up runs as asyncio.run cancels it.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(number, _stop_on_signal, loop, number, shutdown)
+    await run_bot(application, settings, shutdown)
+
+
+def _stop_on_signal(loop: asyncio.AbstractEventLoop, number: int, shutdown: Shutdown) -> None:
+    logger.info(
+        "Received %s: stopping (send it again to quit at once)", signal.Signals(number).name
+    )
+    loop.remove_signal_handler(number)  # the default action again, for the impatient
+    shutdown.request()
+
+
+def _webhook_options(settings: Settings) -> dict[str, Any]:
     url = settings.webhook_url or ""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    application.run_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=urlparse(url).path.lstrip("/"),
-        webhook_url=url,
-        secret_token=secret,
-        allowed_updates=Update.ALL_TYPES,
-        drop_pending_updates=settings.drop_pending_updates,
-        bootstrap_retries=3,
-    )
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlparse(url).path.lstrip("/"),
+        "webhook_url": url,
+        "secret_token": secret,
+        "allowed_updates": Update.ALL_TYPES,
+        "drop_pending_updates": settings.drop_pending_updates,
+        "bootstrap_retries": len(STARTUP_RETRY_DELAYS),
+    }
 
 
 def _file_url(api_url: str) -> str:

@@ -239,7 +239,9 @@ def chat(index_dir: Path | None) -> None:
 def serve(index_dir: Path | None) -> None:
     """Run the Telegram bot (long polling, or a webhook if NEWSBOT_WEBHOOK_URL is set).
 
-    Needs NEWSBOT_TELEGRAM_TOKEN. Stops cleanly on Ctrl-C or SIGTERM.
+    Needs NEWSBOT_TELEGRAM_TOKEN. Stops cleanly on Ctrl-C or SIGTERM, answering the
+    questions in progress first; exits with status 1 if Telegram rejects the token, also
+    when it is revoked while the bot runs.
     """
     from .app import check_serve_settings, configure_logging
     from .app import serve as serve_bot

@@ -27,7 +27,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from corpus.errors import QuestionError
@@ -239,6 +239,11 @@ class NewsBot:
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the traceback; tell the user, in one friendly sentence, that it failed."""
         update_id = update.update_id if isinstance(update, Update) else None
+        if isinstance(context.error, InvalidToken):
+            # The token was revoked: the bot is stopping (see app.Shutdown) and no reply can
+            # get through; a traceback per question would only bury that news.
+            logger.error("Could not answer update %s: Telegram rejected the token", update_id)
+            return
         logger.error("Handling update %s failed", update_id, exc_info=context.error)
         if isinstance(update, Update) and update.message:
             with contextlib.suppress(TelegramError):

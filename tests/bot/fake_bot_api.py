@@ -9,7 +9,8 @@ tags Telegram knows (else ``400 Bad Request: can't parse entities: …``).
 Network faults are injected with :meth:`FakeBotAPI.inject`: an error status (429 with
 ``retry_after``, 500, 502, …), a dropped connection or a stall, for the next calls of a
 method. A faulted call is not carried out, as when Telegram or a proxy in front of it fails
-before the request reaches the bot's chat.
+before the request reaches the bot's chat. :meth:`FakeBotAPI.revoke_token` answers every
+call with 401 from then on, as Telegram does once the token is revoked.
 """
 
 from __future__ import annotations
@@ -54,12 +55,19 @@ _ALLOWED_TAGS: dict[str, set[str]] = {
 }
 _ENTITY = re.compile(r"&(lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
 _ATTRIBUTE = re.compile(r'\s+([a-z-]+)(?:=(?:"([^"]*)"|\'([^\']*)\'|([^\s"\'>]+)))?')
+# Telegram's answers to a token it does not know (a wrong or revoked one), and to a bad path.
+_UNAUTHORIZED = {"ok": False, "error_code": 401, "description": "Unauthorized"}
+_NOT_FOUND = {"ok": False, "error_code": 404, "description": "Not Found"}
 # Parameters that stay strings even when they look like JSON.
 _STRING_PARAMS = {"text", "query", "parse_mode", "action", "inline_query_id", "secret_token"}
 
 
 class ParseError(ValueError):
     pass
+
+
+class _Revoked(Exception):
+    """The token was revoked while a call waited (a long poll)."""
 
 
 def check_telegram_html(text: str) -> str:
@@ -168,8 +176,7 @@ class FakeBotAPI:
         self._message_ids = itertools.count(1000)
         self._changed = threading.Condition()
         self._closing = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -230,6 +237,12 @@ class FakeBotAPI:
         self.push({"inline_query": {"id": query_id, "from": user, "query": query, "offset": ""}})
         return query_id
 
+    def revoke_token(self) -> None:
+        """Refuse the token from now on (401), ending a pending long poll with it too."""
+        with self._changed:
+            self.unauthorized = True
+            self._changed.notify_all()
+
     def inject(self, method: str, *faults: Fault) -> None:
         """The next calls of ``method`` meet ``faults``, one each, in order."""
         with self._changed:
@@ -257,15 +270,29 @@ class FakeBotAPI:
         ]
 
     async def wait_for(
-        self, condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
+        self,
+        condition: Callable[[], Any],
+        timeout: float = 15.0,
+        what: str = "condition",
+        *,
+        progress: Callable[[], Any] | None = None,
     ) -> Any:
+        """``condition()`` once it is true; fails after ``timeout`` seconds.
+
+        With ``progress``, only after ``timeout`` seconds in which its value did not change:
+        a long wait on a busy machine is then not mistaken for a bot that stopped answering.
+        """
         deadline = time.monotonic() + timeout
+        seen = progress() if progress else None
         while time.monotonic() < deadline:
             result = condition()
             if result:
                 return result
+            if progress is not None and (now := progress()) != seen:
+                seen, deadline = now, time.monotonic() + timeout
             await asyncio.sleep(0.01)
-        raise AssertionError(f"timed out waiting for {what}; calls: {self._summary()}")
+        stalled = " (no progress)" if progress else ""
+        raise AssertionError(f"timed out{stalled} waiting for {what}; calls: {self._summary()}")
 
     async def wait_for_messages(self, chat_id: int, count: int = 1, timeout: float = 15.0):
         await self.wait_for(
@@ -284,10 +311,13 @@ class FakeBotAPI:
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             call.error = "Not Found"
-            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+            return 404, dict(_NOT_FOUND)
         try:
             call.result = handler(params)
             return 200, {"ok": True, "result": call.result}
+        except _Revoked:
+            call.error = "Unauthorized"
+            return 401, dict(_UNAUTHORIZED)
         except ParseError as exc:
             description = f"Bad Request: can't parse entities: {exc}"
         except ValueError as exc:
@@ -312,11 +342,13 @@ class FakeBotAPI:
         deadline = time.monotonic() + float(params.get("timeout") or 0)
         with self._changed:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
-            while not self._updates and not self._closing:
+            while not self._updates and not self._closing and not self.unauthorized:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._changed.wait(remaining)
+            if self.unauthorized:
+                raise _Revoked
             return self._updates[:limit]
 
     def _api_deleteWebhook(self, params: dict[str, Any]) -> bool:
@@ -394,6 +426,9 @@ class FakeBotAPI:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as Telegram: the bot's pooled connections are reused, not one per call.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 self._serve(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
@@ -410,9 +445,11 @@ class FakeBotAPI:
                         self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                if not match or match.group(1) != api.token or api.unauthorized:
-                    status = 401 if match else 404
-                    reply = {"ok": False, "error_code": status, "description": "Unauthorized"}
+                if not match:
+                    status, reply = 404, dict(_NOT_FOUND)
+                elif match.group(1) != api.token or api.unauthorized:
+                    api.calls.append(Call(match.group(2), {}, error="Unauthorized"))
+                    status, reply = 401, dict(_UNAUTHORIZED)
                 elif fault is not None:
                     status, reply = fault.status, fault.reply()
                 else:
@@ -432,6 +469,19 @@ class FakeBotAPI:
                 pass  # the request line contains the token
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    """An HTTP server that, like Telegram's, accepts a client's whole pool of connections.
+
+    With ``socketserver``'s backlog of 5, a burst of replies over the bot's 256 pooled
+    connections waits in the kernel's queue; the bot times out on some of them and sends
+    again, while the server still reads and carries out the first request: a duplicate
+    message caused by the fake, not by the bot.
+    """
+
+    request_queue_size = socket.SOMAXCONN
+    daemon_threads = True
 
 
 def _params(query: str, body: bytes, content_type: str) -> dict[str, Any]:

@@ -1,15 +1,15 @@
-"""Running the real bot application against the fake Bot API, as ``run_polling`` would."""
+"""Running the real bot application against the fake Bot API, as ``newsbot serve`` does."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import Shutdown, build_application, run_bot
 from bot.settings import Settings
 
 from .fake_bot_api import TOKEN, FakeBotAPI
@@ -22,21 +22,27 @@ def make_settings(api: FakeBotAPI, **overrides: Any) -> Settings:
 
 @contextlib.asynccontextmanager
 async def running(
-    api: FakeBotAPI, assistant: Any, *, poll_timeout: int = 5, **overrides: Any
+    api: FakeBotAPI,
+    assistant: Any,
+    *,
+    poll_timeout: int = 5,
+    shutdown: Shutdown | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Application]:
-    """The application as ``run_polling`` runs it: initialize, post_init, poll, start."""
-    application = build_application(make_settings(api, **overrides), assistant)
-    await application.initialize()
-    assert application.post_init is not None
-    await application.post_init(application)
-    assert application.updater is not None
-    await application.updater.start_polling(
-        poll_interval=0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES
-    )
-    await application.start()
+    """The bot in ``run_bot``, serve's run loop, from start-up until the block ends.
+
+    Leaving the block requests ``shutdown`` and waits for the graceful stop; a bot that
+    stopped by itself (its token rejected) has stopped already.
+    """
+    shutdown = shutdown or Shutdown()
+    settings = make_settings(api, **overrides)
+    application = build_application(settings, assistant, shutdown)
+    task = asyncio.create_task(run_bot(application, settings, shutdown, poll_timeout=poll_timeout))
+    await api.wait_for(lambda: task.done() or application.running, 30, "the bot to start")
+    if task.done():
+        task.result()  # start-up failed: raise why
     try:
         yield application
     finally:
-        await application.updater.stop()
-        await application.stop()
-        await application.shutdown()
+        shutdown.request()
+        await task

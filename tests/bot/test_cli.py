@@ -37,7 +37,7 @@ def _run(*args: str, index_dir: Path, cwd: Path, stdin: str | None = None, **env
 @pytest.fixture
 def runner(monkeypatch, embedder, tmp_path):
     """Runs commands in-process, reusing the session's real model instead of reloading it."""
-    monkeypatch.setattr("retrieval.assistant.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("retrieval.assistant.load_embedder", lambda settings: embedder)
     monkeypatch.chdir(tmp_path)  # no stray .env
     for key in [k for k in os.environ if k.startswith("NEWSBOT_")]:
         monkeypatch.delenv(key)

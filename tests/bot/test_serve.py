@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import TOKEN_REVOKED
+
 from .fake_bot_api import TOKEN, private_chat, user
 
 
@@ -114,6 +116,35 @@ def test_serve_polls_answers_and_stops_cleanly_on_sigterm(api, tmp_path, sample_
     assert "is ready: 2 articles" in err
     assert TOKEN not in out + err and "Traceback" not in err
     print(f"\nnewsbot serve: first getUpdates {startup:.2f} s after start")
+
+
+@pytest.mark.slow
+def test_a_token_revoked_while_serving_stops_it_with_a_clear_message(
+    api, tmp_path, sample_index_dir
+):
+    """PTB's polling ends on a 401 without a word; the bot must not idle on, deaf."""
+    process = _serve(
+        tmp_path,
+        NEWSBOT_TELEGRAM_TOKEN=TOKEN,
+        NEWSBOT_TELEGRAM_API_URL=api.url,
+        NEWSBOT_INDEX_DIR=str(sample_index_dir),
+    )
+    try:
+        _wait(lambda: api.sent(None, "getUpdates"), 120, "the first getUpdates")
+        api.message(private_chat(44), user(44), "Who met whom in Lima?")
+        _wait(lambda: api.sent(44), 30, "the answer")
+        calls = len(api.calls)
+        api.revoke_token()
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1
+    assert err.strip().splitlines()[-1] == f"newsbot: error: {TOKEN_REVOKED}"
+    assert "Traceback" not in err
+    assert TOKEN not in out + err and TOKEN.split(":")[1] not in out + err
+    assert len(api.calls) - calls <= 2  # the poll the revocation ended, and no retrying
 
 
 @pytest.mark.slow
