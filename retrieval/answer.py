@@ -11,10 +11,12 @@ import re
 from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from .chunking import Chunk
 from .search import Hit
-from .text import QuestionTerms, question_terms, split_sentences, terms
+from .sentences import Sentence, sentences_of
+from .text import QuestionTerms, question_terms, terms
 
 NOT_FOUND = "I could not find anything about that in the indexed news."
 
@@ -99,7 +101,9 @@ def weigh_evidence(
     """
     found: set[str] = set()
     for hit in hits:
-        found.update(terms(hit.chunk.lexical_text))
+        found.update(_context_terms(hit.chunk.lexical_context))
+        for sentence in _sentences_of(hit):
+            found.update(sentence.terms)
     unknown = frozenset(
         n for n in question.names if corpus_terms is not None and n not in corpus_terms
     )
@@ -176,13 +180,24 @@ def _sentences(
     """
     text = hit.chunk.text
     found = []
-    for span in split_sentences(text):
-        sentence = text[span.start : span.end]
-        present = set(terms(sentence))
+    for sentence in _sentences_of(hit):
+        present = sentence.terms
         coverage = _weight(wanted.names & present, wanted.content & present)
         coverage += 0.25 * len((background.names - wanted.names) & present)
-        found.append(_Candidate(hit.chunk, sentence, coverage, hit.score, rank))
+        found.append(
+            _Candidate(hit.chunk, text[sentence.start : sentence.end], coverage, hit.score, rank)
+        )
     return found
+
+
+def _sentences_of(hit: Hit) -> tuple[Sentence, ...]:
+    """The passage's sentences: as indexed, or split now for a hit made elsewhere."""
+    return hit.sentences or sentences_of(hit.chunk.text)
+
+
+@lru_cache(maxsize=4096)
+def _context_terms(context: str) -> frozenset[str]:
+    return frozenset(terms(context))
 
 
 def _key(candidate: _Candidate) -> tuple[float, float, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,8 +40,8 @@ class Chunk:
         return " | ".join(p for p in (self.title, self.source, self.published_date) if p)
 
     @property
-    def lexical_text(self) -> str:
-        """What term search sees: title, outlet and a spelled-out date, then the text.
+    def lexical_context(self) -> str:
+        """Title, outlet and a spelled-out date, searched along with the text.
 
         Questions say "according to TechCrunch" or "published on September 26, 2023".
         """
@@ -49,8 +50,12 @@ class Chunk:
             if self.published
             else ""
         )
-        context = " | ".join(p for p in (self.title, self.source, date) if p)
-        return f"{context}\n{self.text}"
+        return " | ".join(p for p in (self.title, self.source, date) if p)
+
+    @property
+    def lexical_text(self) -> str:
+        """What term search sees: the article context, then the text."""
+        return f"{self.lexical_context}\n{self.text}"
 
     @property
     def embedding_text(self) -> str:
@@ -58,31 +63,53 @@ class Chunk:
         return f"{self.title}\n{self.text}"
 
 
-def chunk_article(
-    article: Article, *, max_words: int = 150, overlap_words: int = 30
-) -> list[Chunk]:
-    """Pack whole sentences into chunks of at most ``max_words`` words.
+#: Sizes a batch of texts; the default counts words, ingest counts the model's word pieces.
+Measure = Callable[[Sequence[str]], list[int]]
 
-    Consecutive chunks share trailing sentences worth up to ``overlap_words`` words, so a
-    fact near a boundary is whole in at least one chunk. A single sentence longer than
-    ``max_words`` becomes a chunk of its own, cut at word boundaries.
+
+def count_words(texts: Sequence[str]) -> list[int]:
+    return [len(words(text)) for text in texts]
+
+
+def chunk_article(
+    article: Article,
+    *,
+    max_size: int = 150,
+    overlap: int = 30,
+    measure: Measure = count_words,
+) -> list[Chunk]:
+    """Pack whole sentences into chunks whose embedding text stays within ``max_size``.
+
+    Sizes are whatever ``measure`` counts: words by default; at ingest the embedding
+    model's word pieces, so that no passage is cut off by the model's input limit. The
+    article title, embedded with every passage, takes its share of the budget (at most a
+    quarter: a longer title is cut off by the model instead of the passage).
+    Consecutive chunks share trailing sentences worth up to ``overlap``, so a fact near a
+    boundary is whole in at least one chunk. A single sentence larger than the budget
+    becomes chunks of its own, cut at word boundaries.
     """
-    if overlap_words >= max_words:
-        raise ValueError("overlap_words must be smaller than max_words")
+    if overlap >= max_size:
+        raise ValueError("the overlap must be smaller than the chunk size")
     body = article.body
-    sentences = [_Sentence(s, len(words(body[s.start : s.end]))) for s in split_sentences(body)]
-    sentences = [s for piece in sentences for s in _split_long(body, piece, max_words)]
+    spans = split_sentences(body)
+    title_size, *sizes = measure([article.title, *(body[s.start : s.end] for s in spans)])
+    budget = max_size - min(title_size, max_size // 4)
+    sentences = [
+        piece
+        for span, size in zip(spans, sizes, strict=True)
+        for piece in _split_long(body, _Sentence(span, size), budget, measure)
+    ]
 
     groups: list[list[_Sentence]] = []
     current: list[_Sentence] = []
     size = 0
     for sentence in sentences:
-        if current and size + sentence.words > max_words:
+        if current and size + sentence.size > budget:
             groups.append(current)
-            current = _overlap(current, overlap_words, room=max_words - sentence.words)
-            size = sum(s.words for s in current)
+            current = _overlap(current, overlap, room=budget - sentence.size)
+            size = sum(s.size for s in current)
         current.append(sentence)
-        size += sentence.words
+        size += sentence.size
     if current:
         groups.append(current)
 
@@ -105,30 +132,35 @@ def chunk_article(
 @dataclass(frozen=True, slots=True)
 class _Sentence:
     span: Span
-    words: int
+    size: int
 
 
-def _overlap(group: list[_Sentence], overlap_words: int, *, room: int) -> list[_Sentence]:
+def _overlap(group: list[_Sentence], overlap: int, *, room: int) -> list[_Sentence]:
     """The trailing sentences of ``group`` to repeat at the start of the next chunk."""
     kept: list[_Sentence] = []
     size = 0
     for sentence in reversed(group):
-        if size + sentence.words > min(overlap_words, room):
+        if size + sentence.size > min(overlap, room):
             break
         kept.insert(0, sentence)
-        size += sentence.words
+        size += sentence.size
     return kept
 
 
-def _split_long(body: str, sentence: _Sentence, max_words: int) -> list[_Sentence]:
-    if sentence.words <= max_words:
+def _split_long(body: str, sentence: _Sentence, budget: int, measure: Measure) -> list[_Sentence]:
+    """A sentence over the budget as consecutive pieces within it, cut between words."""
+    if sentence.size <= budget:
         return [sentence]
-    first = sentence.span.start
-    starts = [first + m.start() for m in re.finditer(r"\S+", body[first : sentence.span.end])]
+    first, last = sentence.span.start, sentence.span.end
+    tokens = [(first + m.start(), first + m.end()) for m in re.finditer(r"\S+", body[first:last])]
+    token_sizes = measure([body[a:b] for a, b in tokens])
     pieces: list[_Sentence] = []
-    for i in range(0, len(starts), max_words):
-        start = starts[i]
-        end = starts[i + max_words] if i + max_words < len(starts) else sentence.span.end
-        end = start + len(body[start:end].rstrip())
-        pieces.append(_Sentence(Span(start, end), len(words(body[start:end]))))
+    start, end, size = tokens[0][0], tokens[0][1], 0
+    for (a, b), token_size in zip(tokens, token_sizes, strict=True):
+        if size and size + token_size > budget:
+            pieces.append(_Sentence(Span(start, end), size))
+            start, size = a, 0
+        size += token_size
+        end = b
+    pieces.append(_Sentence(Span(start, last), size))
     return pieces

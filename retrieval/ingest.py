@@ -110,7 +110,10 @@ def _commit_batch(
         chunk
         for article in batch
         for chunk in chunk_article(
-            article, max_words=settings.chunk_size, overlap_words=settings.chunk_overlap
+            article,
+            max_size=min(settings.chunk_size, embedder.max_tokens),
+            overlap=settings.chunk_overlap,
+            measure=embedder.count_tokens,
         )
     ]
     vectors = embedder.embed_documents([c.embedding_text for c in chunks], progress=progress)
@@ -122,5 +125,6 @@ def _commit_batch(
         dimension=embedder.dimension,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
+        vector_config=settings.vector_index_config(),
     )
     return manifest, len(chunks)

@@ -20,21 +20,29 @@ from .embedding import Embedder
 from .index import FaissIndex
 from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, plan_question, source_matcher
-from .text import split_sentences, terms
+from .sentences import Sentence
+from .text import terms
 
 __all__ = ["Hit", "SearchConfig", "Searcher"]
 
 _RRF_K = 60
+# How deep into each part's ranking the merge looks; enough for k ≤ 100 after the caps.
+_MERGE_DEPTH = 200
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved passage: ``score`` is the fused rank score, ``similarity`` the cosine."""
+    """A retrieved passage: ``score`` is the fused rank score, ``similarity`` the cosine.
+
+    ``sentences`` are the passage's sentences as indexed (empty if not known), so the
+    answer composer need not split and lemmatise them again.
+    """
 
     chunk: Chunk
     score: float
     row: int
     similarity: float = 0.0
+    sentences: tuple[Sentence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,23 +125,28 @@ class Searcher:
     def _rank(self, part: QueryPart, vector: np.ndarray | None) -> _Ranked:
         config, index = self.config, self.index
         n = config.candidates
-        dense: dict[int, float] = {}
-        if vector is not None:
-            dense = dict(index.search(vector, n))
+        found = index.search(vector, n) if vector is not None else []
+        dense_rows = np.fromiter((row for row, _ in found), np.int64, len(found))
         lexical_scores = self.lexical.scores(part.text) if config.mode != "dense" else None
         boost = self._boost(part)
 
         if lexical_scores is not None:
             ranked_lexical = lexical_scores * boost if boost is not None else lexical_scores
-            top = _top(ranked_lexical, n)
-            candidates = np.union1d(top, np.fromiter(dense, dtype=np.int64, count=len(dense)))
+            candidates = np.union1d(_top(ranked_lexical, n), dense_rows)
         else:
-            candidates = np.fromiter(dense, dtype=np.int64, count=len(dense))
+            candidates = dense_rows
+        d = np.zeros(len(candidates), dtype=np.float32)
         if vector is not None:
-            missing = [int(r) for r in candidates if int(r) not in dense]
-            if missing:
-                dense.update(zip(missing, (index.vectors(missing) @ vector).tolist(), strict=True))
-        d = np.array([dense.get(int(r), 0.0) for r in candidates], dtype=np.float32)
+            # Cosines for every candidate: from the search, or from the stored vectors.
+            known = np.isin(candidates, dense_rows)
+            sorter = np.argsort(dense_rows)
+            positions = sorter[np.searchsorted(dense_rows, candidates[known], sorter=sorter)]
+            d[known] = np.fromiter((score for _, score in found), np.float32, len(found))[positions]
+            if not known.all():
+                d[~known] = index.vectors(candidates[~known].tolist()) @ vector
+        dense = (
+            dict(zip(candidates.tolist(), d.tolist(), strict=True)) if vector is not None else {}
+        )
         lex = lexical_scores[candidates] if lexical_scores is not None else np.zeros_like(d)
 
         if config.mode == "dense":
@@ -167,23 +180,7 @@ class Searcher:
         if total == 0:
             return ranked
         top_rows = [int(r) for r in ranked.rows[:depth]]
-        best = np.array(
-            [
-                max(
-                    (
-                        sum(
-                            weights[t]
-                            for t in wanted.intersection(terms(chunk.text[s.start : s.end]))
-                        )
-                        for s in split_sentences(chunk.text)
-                    ),
-                    default=0.0,
-                )
-                / total
-                for chunk in self.index.chunks(top_rows)
-            ],
-            dtype=np.float32,
-        )
+        best = self.index.sentences.best_sentence_scores(top_rows, weights) / total
         head = _minmax(ranked.scores[:depth]) + self.config.rerank_weight * best
         order = np.argsort(-head, kind="stable")
         # Keep reranked passages above the rest, whose scores are on another scale.
@@ -198,46 +195,46 @@ class Searcher:
         meta = self.index.row_metadata()
         boost = np.ones(len(self.index), dtype=np.float32)
         if part.sources:
-            boost *= 1 + self.config.source_boost * np.isin(meta.sources, list(part.sources))
+            boost *= 1 + self.config.source_boost * meta.published_by(part.sources)
         if part.dates:
             wanted = [(d.month, d.day) for d in part.dates]
             on_date = np.zeros(len(self.index), dtype=bool)
             for month, day in wanted:
-                on_date |= (meta.months == month) & (meta.days == day)
+                on_date |= meta.published_on(month, day)
             boost *= 1 + self.config.date_boost * on_date
         return boost
 
     # -- all parts ------------------------------------------------------------------------
 
     def _merge(self, rankings: list[_Ranked], k: int) -> list[Hit]:
-        """Interleave the parts' rankings, skipping repeats and articles already full."""
+        """Fuse the parts' rankings by rank, at most ``max_chunks_per_article`` per article.
+
+        A passage scores ``1 / (1 + rank)`` in each part's ranking, summed: every part's
+        best passage comes before any part's second best, unless a passage ranks high for
+        several parts at once (measured: better than taking the parts in turn, see README).
+        """
+        fused: dict[int, float] = {}
+        similarity: dict[int, float] = {}
+        for ranking in rankings:
+            for rank, row in enumerate(ranking.rows[:_MERGE_DEPTH].tolist()):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (1 + rank)
+                similarity.setdefault(row, ranking.similarity.get(row, 0.0))
         cap = self.config.max_chunks_per_article
-        taken: dict[str, int] = {}
-        seen: set[int] = set()
-        picked: list[tuple[int, float, float]] = []
-        positions = [0] * len(rankings)
-        pending: dict[int, Chunk] = {}
-        while len(picked) < k and any(
-            p < len(r.rows) for p, r in zip(positions, rankings, strict=True)
-        ):
-            for i, ranking in enumerate(rankings):
-                while positions[i] < len(ranking.rows):
-                    row = int(ranking.rows[positions[i]])
-                    score = float(ranking.scores[positions[i]])
-                    positions[i] += 1
-                    if row in seen:
-                        continue
-                    chunk = pending.get(row) or self.index.chunks([row])[0]
-                    if taken.get(chunk.article_id, 0) >= cap:
-                        continue
-                    seen.add(row)
-                    taken[chunk.article_id] = taken.get(chunk.article_id, 0) + 1
-                    pending[row] = chunk
-                    picked.append((row, score, ranking.similarity.get(row, 0.0)))
+        article_of = self.index.row_metadata().article_codes
+        taken: dict[int, int] = {}
+        picked: list[int] = []
+        for row in sorted(fused, key=fused.__getitem__, reverse=True):
+            article = int(article_of[row])
+            if taken.get(article, 0) < cap:
+                taken[article] = taken.get(article, 0) + 1
+                picked.append(row)
+                if len(picked) == k:
                     break
-                if len(picked) >= k:
-                    break
-        return [Hit(pending[row], score, row, similarity) for row, score, similarity in picked]
+        sentences = self.index.sentences
+        return [
+            Hit(chunk, fused[row], row, similarity[row], sentences.sentences(row))
+            for chunk, row in zip(self.index.chunks(picked), picked, strict=True)
+        ]
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:

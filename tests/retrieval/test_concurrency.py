@@ -32,6 +32,7 @@ class SlowEmbedder:
     def __init__(self, inner, delay: float, started: threading.Event | None = None) -> None:
         self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
         self.delay, self.started = delay, started or threading.Event()
+        self.max_tokens, self.count_tokens = inner.max_tokens, inner.count_tokens
 
     def embed_documents(self, texts, *, progress=False):
         self.started.set()

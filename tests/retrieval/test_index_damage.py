@@ -79,8 +79,13 @@ def test_a_damaged_bm25_directory_is_reported_and_nothing_is_overwritten(
 class HashEmbedder:
     """A deterministic fake standing in for another model (name and dimension as given)."""
 
+    max_tokens = 256
+
     def __init__(self, name: str, dimension: int) -> None:
         self.name, self.dimension = name, dimension
+
+    def count_tokens(self, texts):
+        return [len(t.split()) for t in texts]
 
     def embed_documents(self, texts, *, progress=False):
         return np.vstack([self.embed_query(t) for t in texts]).astype(np.float32)
@@ -94,7 +99,7 @@ class HashEmbedder:
 @pytest.fixture
 def runner(monkeypatch, embedder, tmp_path):
     """The CLI in-process with the session's real model (as in ``tests/bot/test_cli.py``)."""
-    monkeypatch.setattr("retrieval.assistant.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("retrieval.assistant.load_embedder", lambda settings: embedder)
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("NEWSBOT_")]:
         monkeypatch.delenv(key)

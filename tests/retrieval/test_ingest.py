@@ -15,6 +15,7 @@ class CountingEmbedder:
 
     def __init__(self, inner):
         self.inner, self.name, self.dimension, self.embedded = inner, inner.name, inner.dimension, 0
+        self.max_tokens, self.count_tokens = inner.max_tokens, inner.count_tokens
 
     def embed_documents(self, texts, *, progress=False):
         self.embedded += len(texts)

@@ -1,0 +1,189 @@
+"""Every stored passage's sentences and their terms, computed once at ingest.
+
+The reranker and the answer composer judge passages sentence by sentence: evidence is
+usually one sentence. Splitting sentences and lemmatising words at question time cost
+~50 ms a question; here it is done when a passage is indexed and kept as flat arrays:
+
+    vocabulary   term i (append-only, so ids survive incremental commits)
+    chunk_ptr    sentences of row r are chunk_ptr[r] .. chunk_ptr[r + 1]
+    spans        (start, end) of each sentence within its passage's text
+    term_ptr     term ids of sentence s are term_ids[term_ptr[s] .. term_ptr[s + 1]]
+    term_ids     distinct term ids of each sentence
+
+Scoring many passages against a question's term weights is then a few NumPy operations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .text import split_sentences, terms
+
+__all__ = ["Sentence", "SentenceIndex", "sentences_of"]
+
+_ARRAYS = ("chunk_ptr", "spans", "term_ptr", "term_ids")
+_VOCABULARY = "vocabulary.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """One sentence of a passage: offsets into the passage's text and its distinct terms."""
+
+    start: int
+    end: int
+    terms: frozenset[str]
+
+
+def sentences_of(text: str) -> tuple[Sentence, ...]:
+    """The sentences of ``text`` with their terms, as :class:`SentenceIndex` stores them."""
+    return tuple(
+        Sentence(span.start, span.end, frozenset(terms(text[span.start : span.end])))
+        for span in split_sentences(text)
+    )
+
+
+class SentenceIndex:
+    """The sentences of rows 0 … n-1, with their terms as ids into one vocabulary."""
+
+    def __init__(
+        self,
+        vocabulary: list[str],
+        chunk_ptr: np.ndarray,
+        spans: np.ndarray,
+        term_ptr: np.ndarray,
+        term_ids: np.ndarray,
+    ) -> None:
+        self.vocabulary = vocabulary
+        self._ids = {term: i for i, term in enumerate(vocabulary)}
+        self._chunk_ptr = chunk_ptr
+        self._spans = spans
+        self._term_ptr = term_ptr
+        self._term_ids = term_ids
+
+    @classmethod
+    def empty(cls) -> SentenceIndex:
+        return cls(
+            [],
+            np.zeros(1, np.int64),
+            np.zeros((0, 2), np.int32),
+            np.zeros(1, np.int64),
+            np.zeros(0, np.int32),
+        )
+
+    def __len__(self) -> int:
+        """The number of passages (rows) covered."""
+        return len(self._chunk_ptr) - 1
+
+    # -- building ------------------------------------------------------------------------
+
+    def extended(self, texts: Iterable[str]) -> SentenceIndex:
+        """A new index: these rows, then one row per text (this one is left as it is)."""
+        vocabulary = list(self.vocabulary)
+        ids = dict(self._ids)
+        counts: list[int] = []
+        spans: list[tuple[int, int]] = []
+        term_counts: list[int] = []
+        term_ids: list[int] = []
+        for text in texts:
+            sentences = sentences_of(text)
+            counts.append(len(sentences))
+            for sentence in sentences:
+                spans.append((sentence.start, sentence.end))
+                term_counts.append(len(sentence.terms))
+                for term in sorted(sentence.terms):
+                    if term not in ids:
+                        ids[term] = len(vocabulary)
+                        vocabulary.append(term)
+                    term_ids.append(ids[term])
+        return SentenceIndex(
+            vocabulary,
+            _append_offsets(self._chunk_ptr, counts),
+            np.concatenate([self._spans, np.array(spans, np.int32).reshape(-1, 2)]),
+            _append_offsets(self._term_ptr, term_counts),
+            np.concatenate([self._term_ids, np.array(term_ids, np.int32)]),
+        )
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / _VOCABULARY).write_text(json.dumps(self.vocabulary), encoding="utf-8")
+        for name in _ARRAYS:
+            np.save(directory / f"{name}.npy", np.asarray(getattr(self, f"_{name}")))
+
+    @classmethod
+    def load(cls, directory: Path) -> SentenceIndex:
+        """Memory-map the arrays: only the rows a question touches are read from disk."""
+        vocabulary = json.loads((directory / _VOCABULARY).read_text(encoding="utf-8"))
+        arrays = [np.load(directory / f"{name}.npy", mmap_mode="r") for name in _ARRAYS]
+        index = cls(vocabulary, *arrays)
+        index._check()
+        return index
+
+    def _check(self) -> None:
+        chunk_ptr, term_ptr = self._chunk_ptr, self._term_ptr
+        if not (
+            len(chunk_ptr) >= 1
+            and int(chunk_ptr[-1]) == len(self._spans) == len(term_ptr) - 1
+            and int(term_ptr[-1]) == len(self._term_ids)
+        ):
+            raise ValueError("sentence arrays of different lengths")
+
+    # -- reading -------------------------------------------------------------------------
+
+    def sentences(self, row: int) -> tuple[Sentence, ...]:
+        first, last = int(self._chunk_ptr[row]), int(self._chunk_ptr[row + 1])
+        vocabulary = self.vocabulary
+        # Plain lists: indexing memory-mapped arrays element by element is slow.
+        term_ptr = self._term_ptr[first : last + 1].tolist()
+        ids = self._term_ids[term_ptr[0] : term_ptr[-1]].tolist()
+        base = term_ptr[0]
+        return tuple(
+            Sentence(
+                start,
+                end,
+                frozenset(vocabulary[i] for i in ids[term_ptr[j] - base : term_ptr[j + 1] - base]),
+            )
+            for j, (start, end) in enumerate(self._spans[first:last].tolist())
+        )
+
+    def best_sentence_scores(self, rows: Sequence[int], weights: Mapping[str, float]) -> np.ndarray:
+        """For each row, the highest sum of ``weights`` over the terms of one of its sentences."""
+        known = {self._ids[t]: w for t, w in weights.items() if t in self._ids and w}
+        result = np.zeros(len(rows), np.float32)
+        if not known or not len(rows):
+            return result
+        wanted = np.fromiter(sorted(known), np.int64, len(known))
+        values = np.array([known[int(i)] for i in wanted], np.float32)
+
+        rows_ = np.asarray(rows, np.int64)
+        first, last = self._chunk_ptr[rows_], self._chunk_ptr[rows_ + 1]
+        sentence_ids = _ranges(first, last)
+        if not len(sentence_ids):
+            return result
+        term_first, term_last = self._term_ptr[sentence_ids], self._term_ptr[sentence_ids + 1]
+        ids = np.asarray(self._term_ids[_ranges(term_first, term_last)], np.int64)
+        position = np.minimum(np.searchsorted(wanted, ids), len(wanted) - 1)
+        contribution = np.where(wanted[position] == ids, values[position], 0.0)
+        # Per-sentence sums from a running total (reduceat mishandles empty sentences).
+        total = np.concatenate([[0.0], np.cumsum(contribution)])
+        lengths = term_last - term_first
+        ends = np.cumsum(lengths)
+        per_sentence = total[ends] - total[ends - lengths]
+        owners = np.repeat(np.arange(len(rows_)), last - first)
+        np.maximum.at(result, owners, per_sentence.astype(np.float32))
+        return result
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(a, b) for a, b in zip(starts, ends)])``, without the loop."""
+    starts, lengths = np.asarray(starts, np.int64), np.asarray(ends, np.int64) - starts
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+
+
+def _append_offsets(offsets: np.ndarray, counts: list[int]) -> np.ndarray:
+    tail = int(offsets[-1]) + np.cumsum(np.array(counts, np.int64))
+    return np.concatenate([np.asarray(offsets, np.int64), tail])
