@@ -29,5 +29,10 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# newsbot against LangChain + HuggingFaceEmbeddings + FAISS on MultiHop-RAG (bench/README.md):
+# a table on stdout, bench/results/latest.json. BENCH_ARGS="--quick" for a smoke run.
+bench: install
+	TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -12,17 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import charset_normalizer
-import feedparser
-import lxml.html
-import trafilatura
-import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictStr, ValidationError
-from trafilatura.settings import Document
 
 from corpus.articles import Article, article_id
 from corpus.cleaning import clean_text
 from corpus.errors import ArticleError
+
+# trafilatura, feedparser, lxml, yaml and charset_normalizer are imported where a format needs
+# them: together about 0.2 s that answering a question (which imports this module) never needs.
 
 __all__ = ["article_to_record", "load_path", "load_paths", "sample_corpus_dir"]
 
@@ -218,6 +215,8 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    import charset_normalizer
+
     guess = charset_normalizer.from_bytes(data).best()
     if guess is None:
         raise ValueError(
@@ -258,6 +257,8 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     match = _FRONT_MATTER.match(text)
     if not match:
         return {}, text
+    import yaml
+
     try:
         loaded = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:
@@ -292,6 +293,9 @@ def _first_line_title(text: str, *, markdown: bool) -> tuple[str, str]:
 
 
 def _load_html(data: bytes, where: str) -> Iterator[Loaded]:
+    import trafilatura
+    from trafilatura.settings import Document
+
     tree = trafilatura.load_html(data)
     if tree is None:
         raise ValueError("cannot parse the file as HTML")
@@ -424,6 +428,8 @@ _BLOCK_TAGS = frozenset(
 
 
 def _load_feed(data: bytes, where: str) -> Iterator[Loaded]:
+    import feedparser
+
     feed = feedparser.parse(data)
     if not feed.get("version") and not feed.entries:  # an empty file has no version at all
         reason = feed.get("bozo_exception")
@@ -467,6 +473,8 @@ def _html_to_text(html: str) -> str:
     """Plain text of an HTML fragment, one paragraph per block element."""
     if not html.strip():
         return ""
+    import lxml.html
+
     root = lxml.html.fragment_fromstring(html, create_parent="div")
     for element in root.iter():
         if element.tag in ("script", "style"):

@@ -14,7 +14,7 @@ from corpus.articles import Article
 from corpus.errors import NewsbotError, QuestionError
 
 from .answer import Answer, compose_answer
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .embedding import Embedder, load_embedder
 from .index import MANIFEST_NAME, FaissIndex, index_exists
 from .ingest import IngestReport, ingest
 from .search import Hit, Searcher
@@ -63,9 +63,7 @@ class NewsAssistant:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = SentenceTransformerEmbedder(
-                    self.settings.embedding_model, batch_size=self.settings.embedding_batch_size
-                )
+                self._embedder = load_embedder(self.settings)
             return self._embedder
 
     @property

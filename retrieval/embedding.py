@@ -1,7 +1,12 @@
-"""Text embeddings behind a two-method interface, with sentence-transformers as the default."""
+"""Text embeddings behind a two-method interface: ONNX Runtime or sentence-transformers.
+
+:func:`load_embedder` picks the backend the settings ask for. Both compute the same vectors
+(cosine ≥ 0.9999), so an index built with one answers questions embedded by the other.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -15,16 +20,63 @@ from .settings import PACKAGED_MODEL
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from .settings import RetrievalSettings
+
+logger = logging.getLogger(__name__)
+
 
 class Embedder(Protocol):
-    """Turns text into unit-length float32 vectors; documents and queries may differ."""
+    """Turns text into unit-length float32 vectors; documents and queries may differ.
+
+    ``max_tokens`` is how many of a text's word pieces the model reads (special tokens
+    excluded); ``count_tokens`` measures texts in the same unit, so chunks can fit.
+    """
 
     name: str
     dimension: int
 
+    @property
+    def max_tokens(self) -> int: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
     def embed_documents(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def load_embedder(settings: RetrievalSettings) -> Embedder:
+    """The embedder ``settings.embedding_backend`` asks for.
+
+    ``auto`` is ONNX Runtime when onnxruntime is installed and the model exports (once, then
+    cached), and sentence-transformers otherwise, with a warning saying why.
+    """
+    backend = settings.embedding_backend
+    if backend != "torch":
+        try:
+            from .onnx_backend import load_onnx_embedder
+
+            return load_onnx_embedder(
+                settings.embedding_model,
+                cache_dir=settings.model_cache_dir,
+                quantized=backend == "onnx-int8",
+                batch_size=settings.embedding_batch_size,
+            )
+        except ImportError as exc:
+            if backend != "auto":
+                raise ConfigurationError(
+                    f"NEWSBOT_EMBEDDING_BACKEND={backend} needs onnxruntime and tokenizers "
+                    f"({exc}): pip install onnxruntime tokenizers, or set it to torch"
+                ) from exc
+            reason: Exception = exc
+        except ConfigurationError as exc:
+            if backend != "auto":
+                raise
+            reason = exc
+        logger.warning("Embedding with sentence-transformers instead of ONNX Runtime: %s", reason)
+    return SentenceTransformerEmbedder(
+        settings.embedding_model, batch_size=settings.embedding_batch_size
+    )
 
 
 def resolve_model(name: str) -> str:
@@ -47,7 +99,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str = PACKAGED_MODEL, *, batch_size: int = 64) -> None:
         self.name = model
         self.batch_size = batch_size
-        self._model = _load(resolve_model(model))
+        self._model = load_sentence_transformer(resolve_model(model))
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
             raise ConfigurationError(f"model {model!r} does not report an embedding dimension")
@@ -55,7 +107,16 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_tokens(self) -> int:
-        return int(self._model.max_seq_length or 0)
+        tokenizer = self._model.tokenizer
+        return int(self._model.max_seq_length or 512) - tokenizer.num_special_tokens_to_add(
+            pair=False
+        )
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def embed_documents(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
@@ -76,7 +137,8 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vector[0], dtype=np.float32)
 
 
-def _load(path_or_name: str) -> SentenceTransformer:
+def load_sentence_transformer(path_or_name: str) -> SentenceTransformer:
+    """The model on CPU, offline and quiet (torch is imported here, not before)."""
     # Never reach for the network: the Hub is unreachable here, and a local path needs none.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

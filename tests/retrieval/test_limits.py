@@ -71,7 +71,7 @@ def test_a_file_too_large_is_rejected_unread(tmp_path, embedder):
 
 @pytest.fixture
 def runner(monkeypatch, embedder, tmp_path):
-    monkeypatch.setattr("retrieval.assistant.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("retrieval.assistant.load_embedder", lambda settings: embedder)
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("NEWSBOT_")]:
         monkeypatch.delenv(key)

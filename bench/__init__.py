@@ -1,0 +1,1 @@
+"""Benchmarks: newsbot against the usual LangChain pipeline (see bench/README.md)."""
