@@ -97,7 +97,7 @@ def run(sizes: list[int], *, quick: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n in sizes:
         _say(f"scaling: {n:,} chunks")
-        auto_dir, commit_seconds = _product_index(work, source, n, settings)
+        auto_dir, commit_seconds, built_now = _product_index(work, source, n, settings)
         vectors = source.synthetic_vectors(n)
         likeness = source.likeness(vectors)
         flat, flat_seconds = _timed(extend_index, _empty(vectors), vectors, _EXACT)
@@ -123,8 +123,10 @@ def run(sizes: list[int], *, quick: bool) -> list[dict[str, Any]]:
                     f"(cosine {likeness:.2f} to the real one)"
                 ),
                 "index": kind if kind != "auto" else f"auto: {describe_index(index)}",
+                "embedder": type(embedder).__name__,
                 "vector build s": round(build_seconds, 2),
                 "commit s": round(commit_seconds, 1) if kind == "auto" else None,
+                "commit timed": "this run" if built_now else "earlier run (index reused)",
                 "vectors MB": round(vectors_file.stat().st_size / 1e6),
             }
             row |= _warm_measurements(
@@ -231,10 +233,9 @@ def _source_index(work: Path, quick: bool, embedder: Embedder) -> Path:
 
 def _product_index(
     work: Path, source: _Source, n: int, settings: RetrievalSettings
-) -> tuple[Path, float]:
-    """The n-chunk index directory built by ``commit()``, and how long the commit took.
-
-    Reused when a previous run built it from the same source with the same settings.
+) -> tuple[Path, float, bool]:
+    """The n-chunk index directory built by ``commit()``, the commit's seconds, and whether
+    this call built it: one a previous run built from the same source and settings is reused.
     """
     directory = work / f"n{n}" / "auto"
     config = settings.vector_index_config()
@@ -249,7 +250,7 @@ def _product_index(
     if marker.exists() and (done := json.loads(marker.read_text()))["key"] == key:
         try:
             FaissIndex.open(directory).close()
-            return directory, float(done["commit_seconds"])
+            return directory, float(done["commit_seconds"]), False
         except NewsbotError:
             pass  # built by another version of newsbot: build it again
     shutil.rmtree(directory.parent, ignore_errors=True)
@@ -272,7 +273,7 @@ def _product_index(
         )
         seconds = time.perf_counter() - started
     marker.write_text(json.dumps({"key": key, "commit_seconds": seconds}))
-    return directory, seconds
+    return directory, seconds, True
 
 
 def _flat_twin(auto_dir: Path, flat_dir: Path, flat: faiss.Index) -> Path:
@@ -507,6 +508,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print()
     print(format_table(rows))
+    reused = sorted({row["chunks"] for row in rows if row["commit timed"] != "this run"})
+    if reused:
+        print(
+            f"\ncommit s of {', '.join(f'{n:,}' for n in reused)} chunks: from the earlier run "
+            "that built the index (reused here)."
+        )
+    if rows:
+        print(f"Embedder: {rows[0]['embedder']} (what NewsAssistant's factory built).")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 

@@ -30,9 +30,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +71,9 @@ _FP32_MIN_COSINE = 0.9999
 #: 8-bit weights move vectors a little: cosine to fp32 0.994 on average and 0.986 at worst on
 #: 1,000 news passages, 0.975 for the empty text. Below this, the quantisation went wrong.
 _INT8_MIN_COSINE = 0.95
+#: Padded word pieces per batch at most. Small batches stay in the CPU caches: on 2 cores, 4
+#: passages of 256 word pieces embed ~30 % faster per core than 64, with a tenth of the memory.
+_BATCH_TOKENS = 1024
 #: How long a process waits for another one exporting the same model.
 _LOCK_TIMEOUT = 600.0
 _ENTRY_FILE = "entry.json"
@@ -99,6 +104,11 @@ class OnnxEmbedder:
 
     ``model_dir`` is the sentence-transformers directory (tokenizer, pooling, truncation) and
     ``onnx_path`` its exported transformer; :func:`load_onnx_embedder` makes and caches that.
+
+    One batch (a question, a multi-part question) is one run split over every usable core;
+    many batches (ingest) run side by side, one core each, on a second session made on first
+    use. Measured on 2 cores: a question embeds 30 % faster on two threads, while passages
+    embed 20-25 % faster as single-threaded runs in parallel.
     """
 
     def __init__(
@@ -113,9 +123,10 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(pipeline.max_seq_length)
         self._counter: Tokenizer | None = None  # the same without truncation, made if needed
         self._pad_id = _pad_token_id(pipeline.transformer_dir, self._tokenizer)
-        self._session = ort.InferenceSession(
-            str(onnx_path), _session_options(), providers=["CPUExecutionProvider"]
-        )
+        self._onnx_path = onnx_path
+        self._session = _session(onnx_path, threads=_usable_cores())
+        self._bulk: ort.InferenceSession | None = None
+        self._bulk_lock = threading.Lock()
         self._inputs = [i.name for i in self._session.get_inputs()]
         width = self._session.get_outputs()[0].shape[-1]
         self.dimension = width if isinstance(width, int) else len(self.embed_query(_PROBE))
@@ -144,22 +155,51 @@ class OnnxEmbedder:
         if self._pipeline.do_lower_case:
             texts = [t.lower() for t in texts]
         encodings = self._tokenizer.encode_batch(list(texts))
-        # Longest first, as sentence-transformers does: each batch holds texts of about the
-        # same length, so little of it is padding.
-        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        if progress:
-            from tqdm import tqdm
+        batches = self._batches([len(e.ids) for e in encodings])
+        if len(batches) == 1:
+            batch = batches[0]
+            vectors[batch] = self._embed_batch(self._session, [encodings[i] for i in batch])
+            return vectors
+        bulk = self._bulk_session()
+        with ThreadPoolExecutor(_usable_cores()) as pool:
+            done: Iterable[np.ndarray] = pool.map(
+                lambda batch: self._embed_batch(bulk, [encodings[i] for i in batch]), batches
+            )
+            if progress:
+                from tqdm import tqdm
 
-            batches = tqdm(batches, desc="Embedding", unit="batch")
-        for batch in batches:
-            vectors[batch] = self._embed_batch([encodings[i] for i in batch])
+                done = tqdm(done, total=len(batches), desc="Embedding", unit="batch")
+            for batch, batch_vectors in zip(batches, done, strict=True):
+                vectors[batch] = batch_vectors
         return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
 
-    def _embed_batch(self, encodings: list[Encoding]) -> np.ndarray:
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices grouped longest first, as sentence-transformers does, so padding is small."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        batches: list[list[int]] = []
+        for i in order:
+            last = batches[-1] if batches else None
+            # A batch's first text is its longest: every text in it is padded to that width.
+            if (
+                last
+                and len(last) < self.batch_size
+                and (len(last) + 1) * lengths[last[0]] <= _BATCH_TOKENS
+            ):
+                last.append(i)
+            else:
+                batches.append([i])
+        return batches
+
+    def _bulk_session(self) -> ort.InferenceSession:
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = _session(self._onnx_path, threads=1)
+            return self._bulk
+
+    def _embed_batch(self, session: ort.InferenceSession, encodings: list[Encoding]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -168,7 +208,7 @@ class OnnxEmbedder:
             n = len(encoding.ids)
             ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, 1, encoding.type_ids
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        (tokens,) = self._session.run(None, {name: feed[name] for name in self._inputs})
+        (tokens,) = session.run(None, {name: feed[name] for name in self._inputs})
         return _normalised(_pooled(tokens, mask, self._pipeline.pooling))
 
 
@@ -335,15 +375,15 @@ def _slug(model: str) -> str:
 # -- running the model ------------------------------------------------------------------------
 
 
-def _session_options() -> ort.SessionOptions:
-    """Tuned for a small CPU box: one thread per usable core, operators one after another."""
+def _session(onnx_path: Path, *, threads: int) -> ort.InferenceSession:
+    """A CPU session whose runs split each operator over ``threads`` threads, in sequence."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = _usable_cores()
-    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1  # BERT's graph is a chain: nothing to run side by side
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only; its warnings are about choices made above
-    return options
+    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 
 def _usable_cores() -> int:
