@@ -6,14 +6,19 @@ and error paths answer at once.
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
+import os
+import select
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
-from corpus.errors import ConfigurationError, NewsbotError
+from corpus.errors import ConfigurationError, NewsbotError, QuestionError
 
 if TYPE_CHECKING:
     from retrieval.assistant import NewsAssistant
@@ -134,20 +139,78 @@ def ask(question: str, index_dir: Path | None, top_k: int | None, as_json: bool)
 @click.option("--top-k", type=click.IntRange(1, 100), help="Passages per question.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per question.")
 def search(question: str | None, index_dir: Path | None, top_k: int | None, as_json: bool) -> None:
-    """Raw retrieval for QUESTION, or for each line of stdin when QUESTION is omitted."""
+    """Raw retrieval for QUESTION, or for each line of stdin when QUESTION is omitted.
+
+    Lines that have already arrived are searched together (their vectors in one batch);
+    each result is printed as soon as its batch is done. A line that is not a valid
+    question is reported on stderr (and as ``error`` in JSON), the rest are still
+    searched, and the exit code is then 1.
+    """
     from .formatting import format_hits_text, hits_to_dict
 
     assistant = _assistant(load_settings(index_dir=index_dir, top_k=top_k))
-    questions = [question] if question is not None else (line.strip() for line in sys.stdin)
-    for query in questions:
-        if not query:
-            continue
-        hits = assistant.search(query, top_k)
-        if as_json:
-            click.echo(json.dumps(hits_to_dict(query, hits), ensure_ascii=False))
-        else:
-            click.echo(format_hits_text(hits))
+    batches = [[question]] if question is not None else _line_batches(sys.stdin, _SEARCH_BATCH)
+    failed = 0
+    for batch in batches:
+        queries = [line.strip() for line in batch if line.strip()]
+        try:
+            results = assistant.search_many(queries, top_k)
+        except QuestionError:
+            results = None  # one of them is invalid: find out which, one at a time
+        for i, query in enumerate(queries):
+            try:
+                hits = results[i] if results is not None else assistant.search(query, top_k)
+            except QuestionError as exc:
+                failed += 1
+                click.echo(f"newsbot: error: {query[:60]!r}: {exc}", err=True)
+                if as_json:
+                    click.echo(json.dumps({"query": query, "hits": [], "error": str(exc)}))
+                continue
+            if as_json:
+                click.echo(json.dumps(hits_to_dict(query, hits), ensure_ascii=False))
+            else:
+                click.echo(format_hits_text(hits))
         sys.stdout.flush()
+    if failed:
+        sys.exit(1)
+
+
+#: Questions searched together at most: enough to amortise a model run, small enough that
+#: the first results of a long stream come back at once.
+_SEARCH_BATCH = 32
+
+
+def _line_batches(stream: TextIO, limit: int) -> Iterator[list[str]]:
+    """The stream's lines in batches of what has arrived, waiting only for the first.
+
+    A program that writes one question and waits for its answer gets it; a file or a
+    pipe full of questions is read ``limit`` lines at a time. Streams without a file
+    descriptor (tests, Windows consoles) are read ``limit`` lines at a time.
+    """
+    try:
+        fd = stream.fileno()
+        select.select([fd], [], [], 0)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        text_lines = iter(stream)
+        while batch := list(itertools.islice(text_lines, limit)):
+            yield batch
+        return
+    pending = b""
+    ended = False
+    while not ended:
+        ready = True
+        while ready and not ended and pending.count(b"\n") < limit:
+            data = os.read(fd, 1 << 16)
+            ended = not data
+            pending += data
+            # Wait for input only while no complete line is pending.
+            ready = bool(select.select([fd], [], [], None if b"\n" not in pending else 0)[0])
+        *lines, pending = pending.split(b"\n")
+        if ended and pending:
+            lines.append(pending)
+            pending = b""
+        for first in range(0, len(lines), limit):
+            yield [line.decode("utf-8", "replace") for line in lines[first : first + limit]]
 
 
 @cli.command()

@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from corpus.articles import Article
 from corpus.errors import NewsbotError, QuestionError
 
 from .answer import Answer, compose_answer
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, QueryVectorCache, load_embedder
 from .index import MANIFEST_NAME, FaissIndex, index_exists
 from .ingest import IngestReport, ingest
 from .search import Hit, Searcher
@@ -51,6 +51,7 @@ class NewsAssistant:
     def __init__(self, settings: RetrievalSettings, *, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._query_vectors: QueryVectorCache | None = None
         self._index: FaissIndex | None = None
         self._lock = threading.RLock()
         self._reloading = threading.Lock()  # one thread opens a newer index, the rest go on
@@ -65,6 +66,16 @@ class NewsAssistant:
             if self._embedder is None:
                 self._embedder = load_embedder(self.settings)
             return self._embedder
+
+    @property
+    def query_vectors(self) -> QueryVectorCache:
+        """Vectors of recent questions, kept across index swaps (they depend on the model)."""
+        with self._lock:
+            if self._query_vectors is None:
+                self._query_vectors = QueryVectorCache(
+                    self.embedder, size=self.settings.query_cache_size
+                )
+            return self._query_vectors
 
     @property
     def index(self) -> FaissIndex:
@@ -148,10 +159,20 @@ class NewsAssistant:
 
     def searcher(self) -> Searcher:
         """A searcher over the live index (cheap: the index and model are shared)."""
-        return Searcher(self.index, self.embedder, self.settings.search_config())
+        return Searcher(
+            self.index,
+            self.embedder,
+            self.settings.search_config(),
+            query_vectors=self.query_vectors,
+        )
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         return self.searcher().search(self._checked(question), k or self.settings.top_k)
+
+    def search_many(self, questions: Sequence[str], k: int | None = None) -> list[list[Hit]]:
+        """:meth:`search` for several questions at once: their vectors come in one batch."""
+        checked = [self._checked(q) for q in questions]
+        return self.searcher().search_many(checked, k or self.settings.top_k)
 
     def ask(self, question: str, context: str | None = None) -> Answer:
         """Answer ``question``; ``context`` is the previous question of the conversation."""

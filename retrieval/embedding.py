@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -77,6 +79,52 @@ def load_embedder(settings: RetrievalSettings) -> Embedder:
     return SentenceTransformerEmbedder(
         settings.embedding_model, batch_size=settings.embedding_batch_size
     )
+
+
+class QueryVectorCache:
+    """The vectors of the last ``size`` question texts embedded, least recently used out.
+
+    People ask the same things again: the same news in several group chats, a question
+    re-sent, a follow-up that repeats the previous question as context. A vector depends
+    only on the text and the model, so the cache outlives index swaps. Thread-safe; each
+    vector is 1.5 KB for the packaged model. ``size`` 0 turns it off.
+    """
+
+    def __init__(self, embedder: Embedder, size: int = 1024) -> None:
+        self.embedder = embedder
+        self.size = size
+        self.hits = self.misses = 0
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text, in order; only texts not cached reach the model, in one batch."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = (
+                self.embedder.embed_documents(missing)
+                if len(missing) > 1
+                else self.embedder.embed_query(missing[0])[None, :]
+            )
+            found.update(zip(missing, fresh, strict=True))
+        with self._lock:
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+            if self.size > 0:
+                for text in missing:
+                    self._vectors[text] = found[text]
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
 
 
 def resolve_model(name: str) -> str:

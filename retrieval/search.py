@@ -10,13 +10,14 @@ names are boosted. The parts' rankings are then interleaved, at most
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from .chunking import Chunk
-from .embedding import Embedder
+from .embedding import Embedder, QueryVectorCache
 from .index import FaissIndex
 from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, plan_question, source_matcher
@@ -79,12 +80,14 @@ class Searcher:
         config: SearchConfig | None = None,
         *,
         lexical: LexicalIndex | None = None,
+        query_vectors: QueryVectorCache | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.config = config or SearchConfig()
         # Another BM25 index over the same rows may stand in (the evaluation's ablation).
         self.lexical = lexical if lexical is not None else index.lexical
+        self.query_vectors = query_vectors or QueryVectorCache(embedder, size=0)
         self.timings: dict[str, float] = {}
 
     def plan(self, question: str) -> QueryPlan:
@@ -94,31 +97,40 @@ class Searcher:
 
     def search(self, question: str, k: int) -> list[Hit]:
         """The best ``k`` passages for ``question``, best first."""
+        return self.search_many([question], k)[0]
+
+    def search_many(self, questions: Sequence[str], k: int) -> list[list[Hit]]:
+        """:meth:`search` for each question, with every question part embedded in one batch.
+
+        ``timings`` covers the whole batch.
+        """
         if len(self.index) == 0:
-            return []
-        plan = self.plan(question)
-        parts = list(plan.parts)
-        if len(parts) > 1:
-            parts.append(QueryPart(question, frozenset(), frozenset()))
+            return [[] for _ in questions]
+        parts = [self._parts(question) for question in questions]
         started = time.perf_counter()
-        vectors = (
-            self.embedder.embed_documents([p.text for p in parts])
-            if self.config.mode != "lexical" and len(parts) > 1
-            else np.stack([self.embedder.embed_query(question)])
-            if self.config.mode != "lexical"
-            else None
-        )
+        texts = [part.text for question_parts in parts for part in question_parts]
+        vectors = self.query_vectors.embed(texts) if self.config.mode != "lexical" else None
         embedded = time.perf_counter()
-        rankings = [
-            self._rank(part, vectors[i] if vectors is not None else None)
-            for i, part in enumerate(parts)
-        ]
-        hits = self._merge(rankings, k)
+        results, first = [], 0
+        for question_parts in parts:
+            rankings = [
+                self._rank(part, vectors[first + i] if vectors is not None else None)
+                for i, part in enumerate(question_parts)
+            ]
+            first += len(question_parts)
+            results.append(self._merge(rankings, k))
         self.timings = {
             "embed_ms": (embedded - started) * 1000,
             "search_ms": (time.perf_counter() - embedded) * 1000,
         }
-        return hits
+        return results
+
+    def _parts(self, question: str) -> list[QueryPart]:
+        """What is searched for: each part of the plan, and the whole question if it split."""
+        parts = list(self.plan(question).parts)
+        if len(parts) > 1:
+            parts.append(QueryPart(question, frozenset(), frozenset()))
+        return parts
 
     # -- one part -------------------------------------------------------------------------
 

@@ -43,6 +43,15 @@ class RetrievalSettings(BaseSettings):
         description="sentence-transformers model name or local path; the default is packaged.",
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096)
+    query_cache_size: int = Field(
+        1024,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Question vectors kept for repeated questions (1.5 KB each with the packaged "
+            "model); 0 = none."
+        ),
+    )
     top_k: int = Field(10, ge=1, le=100, description="Passages retrieved per question.")
     max_chunks_per_article: int = Field(3, ge=1, le=50)
     retrieval_mode: Literal["hybrid", "dense", "lexical"] = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -140,6 +141,44 @@ def test_search_reads_one_question_per_line_from_stdin(sample_index_dir, tmp_pat
             "score",
         }
     assert "Grand Cross Order of Honour" in lines[1]["hits"][0]["text"]
+
+
+def test_search_reports_a_bad_line_and_still_answers_the_rest(sample_index_dir, tmp_path):
+    questions = f"Who met whom in Lima?\n{'Lima ' * 2000}\nAPEC 2024\n"
+    result = _run("search", "--json", index_dir=sample_index_dir, cwd=tmp_path, stdin=questions)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [bool(line["hits"]) for line in lines] == [True, False, True]
+    assert "the limit is 1,000" in lines[1]["error"] and "error" not in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("newsbot: error:") == 1
+
+
+def test_search_answers_each_line_before_the_next_arrives(sample_index_dir, tmp_path):
+    """A program that writes a question and waits for its answer is not kept waiting."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "search", "--json", "--top-k", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=_env(sample_index_dir),
+    )
+    try:
+        answers = []
+        for question in ("Who met whom in Lima?", "Grand Cross Order of Honour"):
+            process.stdin.write(question + "\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], 120)
+            assert ready, f"no answer to {question!r} while stdin stays open"
+            answers.append(json.loads(process.stdout.readline()))
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0, process.stderr.read()
+    finally:
+        process.kill()
+    assert [a["query"] for a in answers] == ["Who met whom in Lima?", "Grand Cross Order of Honour"]
+    assert "Grand Cross Order of Honour" in answers[1]["hits"][0]["text"]
 
 
 # -- in-process --------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from corpus.errors import ConfigurationError
-from retrieval.embedding import SentenceTransformerEmbedder, resolve_model
+from retrieval.embedding import QueryVectorCache, SentenceTransformerEmbedder, resolve_model
 from retrieval.settings import PACKAGED_MODEL
 
 
@@ -37,3 +37,51 @@ def test_empty_batch_gives_an_empty_matrix(embedder):
 def test_a_missing_model_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="NEWSBOT_EMBEDDING_MODEL"):
         SentenceTransformerEmbedder(str(tmp_path / "no-such-model"))
+
+
+class _Counting:
+    """The real embedder, counting the texts that reach the model."""
+
+    def __init__(self, embedder):
+        self.inner, self.embedded = embedder, []
+        self.name, self.dimension = embedder.name, embedder.dimension
+
+    def embed_documents(self, texts, *, progress=False):
+        self.embedded += list(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        self.embedded.append(text)
+        return self.inner.embed_query(text)
+
+
+def test_repeated_questions_are_embedded_once_and_get_the_same_vectors(embedder):
+    model = _Counting(embedder)
+    cache = QueryVectorCache(model, size=8)
+    first = cache.embed(["Who met whom in Lima?", "APEC 2024", "Who met whom in Lima?"])
+    again = cache.embed(["APEC 2024", "Who met whom in Lima?"])
+    assert model.embedded == ["Who met whom in Lima?", "APEC 2024"]
+    np.testing.assert_array_equal(again, first[[1, 0]])
+    np.testing.assert_allclose(first[0], embedder.embed_query("Who met whom in Lima?"), atol=1e-6)
+    assert (cache.hits, cache.misses) == (3, 2)
+
+
+def test_the_least_recently_used_question_is_forgotten_first(embedder):
+    model = _Counting(embedder)
+    cache = QueryVectorCache(model, size=2)
+    cache.embed(["one"])
+    cache.embed(["two"])
+    cache.embed(["one"])  # now "two" is the oldest
+    cache.embed(["three"])
+    model.embedded.clear()
+    cache.embed(["one", "two", "three"])
+    assert model.embedded == ["two"]
+
+
+def test_a_cache_of_size_zero_embeds_every_time(embedder):
+    model = _Counting(embedder)
+    cache = QueryVectorCache(model, size=0)
+    cache.embed(["Lima"])
+    cache.embed(["Lima"])
+    assert model.embedded == ["Lima", "Lima"]
+    assert cache.embed([]).shape == (0, embedder.dimension)

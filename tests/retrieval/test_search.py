@@ -77,3 +77,23 @@ def test_article_is_a_frozen_value():
     article = Article(id="x", title="t", body="b")
     with pytest.raises(AttributeError):
         article.title = "changed"  # type: ignore[misc]
+
+
+def test_a_batch_of_questions_finds_what_each_finds_alone(sample_assistant):
+    questions = [
+        "Who met whom in Lima?",
+        "Grand Cross Order of Honour",
+        "What did Luong Cuong and Eduardo Salhuana discuss?",
+        "Who met whom in Lima?",
+    ]
+    together = sample_assistant.search_many(questions, 4)
+    alone = [sample_assistant.search(q, 4) for q in questions]
+    assert [[(h.row, h.score) for h in hits] for hits in together] == [
+        [(h.row, h.score) for h in hits] for hits in alone
+    ]
+    assert all(together)
+
+
+def test_a_batch_with_an_invalid_question_is_refused_whole(sample_assistant):
+    with pytest.raises(QuestionError):
+        sample_assistant.search_many(["Who met whom in Lima?", "   "])
