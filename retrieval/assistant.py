@@ -15,7 +15,7 @@ from corpus.errors import NewsbotError, QuestionError
 
 from .answer import Answer, compose_answer
 from .embedding import Embedder, QueryVectorCache, load_embedder
-from .index import MANIFEST_NAME, FaissIndex, index_exists
+from .index import MANIFEST_NAME, FaissIndex, Manifest, index_exists
 from .ingest import IngestReport, ingest
 from .search import Hit, Searcher
 from .settings import RetrievalSettings
@@ -87,9 +87,9 @@ class NewsAssistant:
             if self._index is None:
                 signature = self._manifest_signature()
                 # Check the model name before paying for loading the model.
-                FaissIndex.open(
-                    self.settings.index_dir, model=self.settings.embedding_model
-                ).close()
+                Manifest.read(self.settings.index_dir).check_model(
+                    self.settings.index_dir, self.settings.embedding_model
+                )
                 self._index = self._open_checked()
                 self._manifest_seen, self._checked_at = signature, time.monotonic()
                 return self._index

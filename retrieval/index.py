@@ -7,6 +7,7 @@ Layout of an index directory::
         vectors.faiss    FAISS index; row i is chunk i
         lexical/         BM25 index (bm25s); document i is chunk i
         sentences/       each chunk's sentences and their terms (see sentences.py)
+        rows.npz         per-row outlet, month, day and article, for boosts and caps
         store.sqlite     articles (cleaned text and metadata) and chunks (offsets, row ids)
     .write.lock          held by the one process that may write
 
@@ -27,6 +28,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -54,6 +56,7 @@ VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
 LEXICAL_NAME = "lexical"
 SENTENCES_NAME = "sentences"
+ROWS_NAME = "rows.npz"
 LOCK_NAME = ".write.lock"
 
 _SCHEMA = """
@@ -92,6 +95,75 @@ class RowMetadata:
     months: np.ndarray
     days: np.ndarray
     article_codes: np.ndarray
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as file:
+            np.savez(
+                file,
+                outlets=np.array(self.outlets, dtype=str),
+                outlet_codes=self.outlet_codes,
+                months=self.months,
+                days=self.days,
+                article_codes=self.article_codes,
+            )
+
+    @classmethod
+    def load(cls, path: Path) -> RowMetadata:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                tuple(str(o) for o in data["outlets"]),
+                data["outlet_codes"],
+                data["months"],
+                data["days"],
+                data["article_codes"],
+            )
+
+    def extended(
+        self, articles: Sequence[Article], chunks: Sequence[Chunk], codes: dict[str, int]
+    ) -> RowMetadata:
+        """These rows plus one per chunk; ``codes`` gives each article's code."""
+        outlets = list(self.outlets)
+        code_of = {name: i for i, name in enumerate(outlets)}
+        for article in articles:
+            if article.source is not None and article.source not in code_of:
+                code_of[article.source] = len(outlets)
+                outlets.append(article.source)
+        by_id = {a.id: a for a in articles}
+        published = [by_id[c.article_id].published for c in chunks]
+        return RowMetadata(
+            tuple(outlets),
+            np.concatenate(
+                [
+                    self.outlet_codes,
+                    np.array(
+                        [code_of.get(by_id[c.article_id].source or "", -1) for c in chunks],
+                        dtype=np.int32,
+                    ),
+                ]
+            ),
+            np.concatenate(
+                [self.months, np.array([p.month if p else 0 for p in published], dtype=np.int8)]
+            ),
+            np.concatenate(
+                [self.days, np.array([p.day if p else 0 for p in published], dtype=np.int8)]
+            ),
+            np.concatenate(
+                [self.article_codes, np.array([codes[c.article_id] for c in chunks], np.int64)]
+            ),
+        )
+
+    @classmethod
+    def empty(cls) -> RowMetadata:
+        return cls(
+            (),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int8),
+            np.zeros(0, np.int8),
+            np.zeros(0, np.int64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.outlet_codes)
 
     def published_by(self, outlets: Iterable[str]) -> np.ndarray:
         """Which rows come from one of ``outlets``."""
@@ -143,6 +215,25 @@ class Manifest:
         except (KeyError, TypeError) as exc:
             raise _damaged(index_dir, f"{MANIFEST_NAME} lacks a field ({exc})") from None
 
+    def check_model(
+        self, index_dir: Path, model: str | None = None, dimension: int | None = None
+    ) -> None:
+        """Raise unless vectors of ``model`` (``dimension`` wide) can be searched here."""
+        if model is not None and self.model != model:
+            raise IndexStoreError(
+                f"the index at {index_dir} was built with model {self.model!r} "
+                f"(dimension {self.dimension}), but the configured model is {model!r}"
+                f"{f' (dimension {dimension})' if dimension else ''}: set "
+                f"NEWSBOT_EMBEDDING_MODEL={self.model} or rebuild with "
+                "`newsbot ingest --rebuild PATH...`"
+            )
+        if dimension is not None and self.dimension != dimension:
+            raise IndexStoreError(
+                f"the index at {index_dir} holds {self.dimension}-dimensional vectors, but "
+                f"model {model or self.model!r} makes {dimension}-dimensional ones: "
+                "rebuild with `newsbot ingest --rebuild PATH...`"
+            )
+
     def write(self, index_dir: Path) -> None:
         _write_atomically(index_dir / MANIFEST_NAME, json.dumps(asdict(self), indent=2) + "\n")
 
@@ -182,20 +273,7 @@ class FaissIndex:
         """Open the live generation; with ``model``/``dimension``, insist the index matches."""
         index_dir = Path(index_dir)
         manifest = Manifest.read(index_dir)
-        if model is not None and manifest.model != model:
-            raise IndexStoreError(
-                f"the index at {index_dir} was built with model {manifest.model!r} "
-                f"(dimension {manifest.dimension}), but the configured model is {model!r}"
-                f"{f' (dimension {dimension})' if dimension else ''}: set "
-                f"NEWSBOT_EMBEDDING_MODEL={manifest.model} or rebuild with "
-                "`newsbot ingest --rebuild PATH...`"
-            )
-        if dimension is not None and manifest.dimension != dimension:
-            raise IndexStoreError(
-                f"the index at {index_dir} holds {manifest.dimension}-dimensional vectors, but "
-                f"model {model or manifest.model!r} makes {dimension}-dimensional ones: "
-                "rebuild with `newsbot ingest --rebuild PATH...`"
-            )
+        manifest.check_model(index_dir, model, dimension)
         generation = index_dir / manifest.generation
         vectors_path, db_path = generation / VECTORS_NAME, generation / STORE_NAME
         for path in (vectors_path, db_path):
@@ -209,6 +287,8 @@ class FaissIndex:
         lexical = _open_lexical(index_dir, generation / LEXICAL_NAME, manifest.chunk_count)
         index = cls(index_dir, manifest, vectors, lexical, db_path)
         index._check_consistent()
+        if (generation / ROWS_NAME).exists():
+            index.row_metadata()  # small: read now, so damage shows when opening
         return index
 
     def _check_consistent(self) -> None:
@@ -327,8 +407,25 @@ class FaissIndex:
         return self._sources
 
     def row_metadata(self) -> RowMetadata:
-        """Per-row outlet and publication month/day, as arrays for vectorised boosts."""
+        """Per-row outlet and publication month/day, as arrays for vectorised boosts.
+
+        Stored by the commit; read from SQLite for an index that predates that (at a
+        million passages that query takes seconds, the file a few milliseconds).
+        """
         if self._row_metadata is None:
+            path = self.index_dir / self.generation / ROWS_NAME
+            if path.is_file():
+                try:
+                    meta = RowMetadata.load(path)
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                    raise _damaged(self.index_dir, f"{ROWS_NAME} cannot be read ({exc})") from None
+                if len(meta) != len(self):
+                    raise _damaged(
+                        self.index_dir,
+                        f"{ROWS_NAME} covers {len(meta)} passages, the manifest says {len(self)}",
+                    )
+                self._row_metadata = meta
+                return meta
             rows = self._query(
                 "SELECT a.source, a.published, a.rowid FROM chunks c "
                 "JOIN articles a ON a.id = c.article_id ORDER BY c.row"
@@ -476,6 +573,16 @@ def commit(
             )
         ids = [row[0] for row in db.execute("SELECT id FROM articles ORDER BY id")]
         (newest,) = db.execute("SELECT MAX(published) FROM articles").fetchone()
+        new_ids = {a.id for a in new.articles}
+        article_codes = {
+            id_: rowid
+            for id_, rowid in db.execute("SELECT id, rowid FROM articles")
+            if id_ in new_ids
+        }
+
+    (base.row_metadata() if base else RowMetadata.empty()).extended(
+        new.articles, new.chunks, article_codes
+    ).save(staging / ROWS_NAME)
 
     # BM25 statistics (document frequencies, lengths) change with every article, so the
     # lexical index is rebuilt over all passages; only the vectors are reused.

@@ -131,3 +131,30 @@ def test_a_second_writer_is_turned_away_with_a_clear_message(writable_sample_ind
         pytest.raises(IndexStoreError, match="another newsbot process"),
     ):
         ingest([sample_corpus_dir()], settings, embedder)
+
+
+def test_row_facts_stored_by_each_commit_match_the_articles(tmp_path, embedder):
+    """Outlet, date and article per row, as boosts and per-article caps see them."""
+    lines = (DATA / "multihop-sample" / "corpus.jsonl").read_text().splitlines()[:6]
+    (tmp_path / "six.jsonl").write_text("\n".join(lines) + "\n")
+    settings = RetrievalSettings(index_dir=tmp_path / "index", ingest_batch_articles=2)
+    report = ingest([tmp_path / "six.jsonl"], settings, embedder)
+    assert report.commits == 3
+    index = FaissIndex.open(settings.index_dir)
+    try:
+        meta = index.row_metadata()
+        chunks = index.chunks(range(len(index)))
+        articles = {a.id: a for a in index.articles()}
+    finally:
+        index.close()
+    assert len({a.source for a in articles.values()}) > 1
+    for row, chunk in enumerate(chunks):
+        article = articles[chunk.article_id]
+        code = meta.outlet_codes[row]
+        assert meta.outlets[code] == article.source
+        assert (meta.months[row], meta.days[row]) == (
+            article.published.month,
+            article.published.day,
+        )
+    same_article = [[a.article_id == b.article_id for b in chunks] for a in chunks]
+    assert (meta.article_codes[:, None] == meta.article_codes[None, :]).tolist() == same_article

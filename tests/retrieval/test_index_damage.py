@@ -19,7 +19,14 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from corpus.errors import IndexStoreError
-from retrieval.index import LEXICAL_NAME, MANIFEST_NAME, FaissIndex, Manifest
+from retrieval.index import (
+    LEXICAL_NAME,
+    MANIFEST_NAME,
+    ROWS_NAME,
+    FaissIndex,
+    Manifest,
+    RowMetadata,
+)
 from retrieval.ingest import ingest
 from retrieval.settings import PACKAGED_MODEL, RetrievalSettings
 
@@ -36,6 +43,10 @@ def _snapshot(index_dir: Path) -> dict[str, str]:
 
 def _lexical(index_dir: Path) -> Path:
     return index_dir / Manifest.read(index_dir).generation / LEXICAL_NAME
+
+
+def _rows(index_dir: Path) -> Path:
+    return index_dir / Manifest.read(index_dir).generation / ROWS_NAME
 
 
 def _other_generation_lexical(index_dir: Path) -> None:
@@ -57,10 +68,20 @@ def _other_generation_lexical(index_dir: Path) -> None:
         (lambda d: (_lexical(d) / "vocab.index.json").write_text("[1, 2]"), "cannot be read"),
         (lambda d: (_lexical(d) / "params.index.json").write_text("[]"), "cannot be read"),
         (_other_generation_lexical, "lexical/ holds 2 passages, the manifest says"),
+        (lambda d: _rows(d).write_bytes(b"PK\x03\x04 garbage"), "rows.npz cannot be read"),
+        (lambda d: RowMetadata.empty().save(_rows(d)), "rows.npz covers 0 passages"),
     ],
-    ids=["missing", "garbage-array", "vocabulary-not-a-mapping", "params-wrong-type", "stale"],
+    ids=[
+        "missing",
+        "garbage-array",
+        "vocabulary-not-a-mapping",
+        "params-wrong-type",
+        "stale",
+        "rows-garbage",
+        "rows-stale",
+    ],
 )
-def test_a_damaged_bm25_directory_is_reported_and_nothing_is_overwritten(
+def test_a_damaged_bm25_or_rows_file_is_reported_and_nothing_is_overwritten(
     writable_sample_index, damage, reason
 ):
     damage(writable_sample_index)
