@@ -309,7 +309,8 @@ def ingest_summary(
 def latency_summary(served: dict[str, Any]) -> dict[str, Any]:
     """Percentiles per run, then the median over runs; the warm-up is already excluded.
 
-    ``repeat`` is the p50 of asking the first run's questions again in the same process.
+    ``repeat`` is the p50 of asking the last run's questions again in the same process
+    (the most recent ones, as a cache of limited size would keep them).
     """
     steps = ("total_ms", "embed_ms", "search_ms", "compose_ms")
     per_run = [
@@ -489,7 +490,7 @@ def latency_plan(questions: list[LabelledQuestion], plan: Plan) -> dict[str, Any
     """Warm-up questions and ``query_runs`` disjoint runs of dev questions.
 
     Every timed question is new to the process, so a cache of query embeddings never
-    answers one; the repeat pass (the first run again) is where a cache shows.
+    answers one; the repeat pass (the last run again) is where a cache shows.
     """
     pool = [q.query for q in questions]
     per_run = QUICK_QUESTIONS if plan.quick else LATENCY_QUESTIONS
