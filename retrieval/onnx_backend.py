@@ -112,9 +112,16 @@ class OnnxEmbedder:
     """
 
     def __init__(
-        self, name: str, model_dir: Path, onnx_path: Path, *, batch_size: int = 64
+        self,
+        name: str,
+        model_dir: Path,
+        onnx_path: Path,
+        *,
+        batch_size: int = 64,
+        quantized: bool = False,
     ) -> None:
         self.name = name
+        self.quantized = quantized  # 8-bit weights
         self.batch_size = batch_size
         self._pipeline = pipeline = _read_pipeline(model_dir)
         self._tokenizer_json = (pipeline.transformer_dir / "tokenizer.json").read_text("utf-8")
@@ -241,7 +248,9 @@ def load_onnx_embedder(
     return _cached(
         fp32_dir.with_name(fp32_dir.name + "-int8"),
         lambda tmp: _quantize(fp32(), model_dir, fp32_dir / _MODEL_FILE, tmp),
-        lambda entry: OnnxEmbedder(model, model_dir, entry / _MODEL_FILE, batch_size=batch_size),
+        lambda entry: OnnxEmbedder(
+            model, model_dir, entry / _MODEL_FILE, batch_size=batch_size, quantized=True
+        ),
     )
 
 

@@ -203,7 +203,8 @@ class RetrievalSettings(BaseSettings):
         description=(
             "onnx: ONNX Runtime, exported once from the model's own files and cached (no torch "
             "when answering); onnx-int8: the same with 8-bit weights, faster and slightly less "
-            "exact; torch: sentence-transformers; auto: onnx when it can be used, else torch."
+            "exact; torch: sentence-transformers; auto: onnx-int8 when quantising keeps the "
+            "model's vectors close, else onnx, else torch."
         ),
     )
     model_cache_dir: Path = Field(

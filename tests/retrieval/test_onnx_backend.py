@@ -92,11 +92,32 @@ def test_both_backends_retrieve_and_answer_alike(sample_index_dir, onnx_embedder
         with_torch.close()
 
 
-def test_the_default_backend_is_onnx_with_a_cache_under_xdg_cache_home(embedder, model_cache_dir):
+def test_the_default_backend_is_8_bit_onnx_with_a_cache_under_xdg_cache_home(
+    embedder, model_cache_dir
+):
     settings = RetrievalSettings()
     assert settings.embedding_backend == "auto"
     assert settings.model_cache_dir == model_cache_dir
     assert isinstance(embedder, OnnxEmbedder)  # the session's embedder is the default one
+    assert embedder.quantized
+    assert any(model_cache_dir.glob("*-int8/model.onnx"))
+
+
+def test_auto_falls_back_to_fp32_when_8_bit_weights_would_change_the_vectors(
+    monkeypatch, tmp_path, model_cache_dir, onnx_embedder, caplog
+):
+    cache = tmp_path / "models"  # the fp32 export only: the 8-bit copy is made and checked
+    [entry] = [p for p in model_cache_dir.iterdir() if p.is_dir() and "int8" not in p.name]
+    shutil.copytree(entry, cache / entry.name)
+    monkeypatch.setattr("retrieval.onnx_backend._INT8_MIN_COSINE", 1.01)  # nothing passes
+    with caplog.at_level(logging.INFO, logger="retrieval.embedding"):
+        fallback = load_embedder(RetrievalSettings(embedding_backend="auto", model_cache_dir=cache))
+    assert isinstance(fallback, OnnxEmbedder) and not fallback.quantized
+    assert not any(cache.glob("*-int8"))
+    assert "fp32" in caplog.text and "8-bit weights change" in caplog.text
+    np.testing.assert_allclose(
+        fallback.embed_documents(TEXTS), onnx_embedder.embed_documents(TEXTS), atol=1e-6
+    )
 
 
 def test_a_damaged_or_partial_cache_entry_is_exported_again_not_used(
