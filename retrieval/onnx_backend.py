@@ -184,8 +184,16 @@ class OnnxEmbedder:
         return self.embed_documents([text])[0]
 
     def _batches(self, lengths: list[int]) -> list[list[int]]:
-        """Indices grouped longest first, as sentence-transformers does, so padding is small."""
+        """Indices grouped longest first, as sentence-transformers does, so padding is small.
+
+        With 8-bit weights each text runs alone: activations are quantised over the whole
+        run, so in a batch a text's vector would depend on its batch mates (cosine 0.97
+        between the same question alone and batched). Alone costs nothing: no padding, and
+        51.3 against 50.8 passages/s batched, side by side on 2 cores.
+        """
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        if self.quantized:
+            return [[i] for i in order]
         batches: list[list[int]] = []
         for i in order:
             last = batches[-1] if batches else None

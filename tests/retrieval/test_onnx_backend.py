@@ -234,3 +234,12 @@ def test_an_unsupported_pooling_fails_clearly_or_falls_back_to_torch_in_auto_mod
 def test_a_model_that_is_not_on_this_machine_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigurationError, match="nor in the local Hugging Face cache"):
         load_onnx_embedder("example-org/no-such-model", cache_dir=tmp_path)
+
+
+def test_an_8_bit_vector_does_not_depend_on_what_it_is_embedded_with(embedder):
+    """Activations are quantised per run: batch mates must not change a question's vector."""
+    assert embedder.quantized
+    alone = embedder.embed_query("Who met whom in Lima?")
+    for mates in (["APEC 2024"], [TEXTS[2], "", "Grand Cross Order of Honour"]):
+        batched = embedder.embed_documents(["Who met whom in Lima?", *mates])[0]
+        np.testing.assert_allclose(batched, alone, atol=1e-6)
