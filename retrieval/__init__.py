@@ -29,6 +29,7 @@ _EXPORTS = {
     "SentenceTransformerEmbedder": "retrieval.embedding",
     "resolve_model": "retrieval.embedding",
     "load_embedder": "retrieval.embedding",
+    "QueryVectorCache": "retrieval.embedding",
     "load_sentence_transformer": "retrieval.embedding",
     "OnnxEmbedder": "retrieval.onnx_backend",
     "load_onnx_embedder": "retrieval.onnx_backend",
