@@ -59,8 +59,10 @@ class SearchConfig:
     candidates: int = 200
     max_chunks_per_article: int = 3
     rerank: bool = True
-    rerank_depth: int = 30
-    rerank_weight: float = 1.0
+    rerank_depth: int = 50
+    rerank_weight: float = 1.25
+    # How much the whole question's ranking counts, against 1 for each part it splits into.
+    whole_question_weight: float = 0.5
 
 
 @dataclass(slots=True)
@@ -108,14 +110,14 @@ class Searcher:
             return [[] for _ in questions]
         parts = [self._parts(question) for question in questions]
         started = time.perf_counter()
-        texts = [part.text for question_parts in parts for part in question_parts]
+        texts = [part.text for question_parts in parts for part, _ in question_parts]
         vectors = self.query_vectors.embed(texts) if self.config.mode != "lexical" else None
         embedded = time.perf_counter()
         results, first = [], 0
         for question_parts in parts:
             rankings = [
-                self._rank(part, vectors[first + i] if vectors is not None else None)
-                for i, part in enumerate(question_parts)
+                (self._rank(part, vectors[first + i] if vectors is not None else None), weight)
+                for i, (part, weight) in enumerate(question_parts)
             ]
             first += len(question_parts)
             results.append(self._merge(rankings, k))
@@ -125,11 +127,18 @@ class Searcher:
         }
         return results
 
-    def _parts(self, question: str) -> list[QueryPart]:
-        """What is searched for: each part of the plan, and the whole question if it split."""
-        parts = list(self.plan(question).parts)
+    def _parts(self, question: str) -> list[tuple[QueryPart, float]]:
+        """What is searched for, with its weight in the merge: each part of the plan, and
+        the whole question if it split.
+
+        The whole question ranks passages that serve several parts at once, but the parts
+        say what each piece of evidence is: counting the whole at half a part gave +0.017
+        MRR@10 on each half of the dev split (README, *Retrieval quality*).
+        """
+        parts = [(part, 1.0) for part in self.plan(question).parts]
         if len(parts) > 1:
-            parts.append(QueryPart(question, frozenset(), frozenset()))
+            whole = QueryPart(question, frozenset(), frozenset())
+            parts.append((whole, self.config.whole_question_weight))
         return parts
 
     # -- one part -------------------------------------------------------------------------
@@ -218,18 +227,19 @@ class Searcher:
 
     # -- all parts ------------------------------------------------------------------------
 
-    def _merge(self, rankings: list[_Ranked], k: int) -> list[Hit]:
+    def _merge(self, rankings: list[tuple[_Ranked, float]], k: int) -> list[Hit]:
         """Fuse the parts' rankings by rank, at most ``max_chunks_per_article`` per article.
 
-        A passage scores ``1 / (1 + rank)`` in each part's ranking, summed: every part's
-        best passage comes before any part's second best, unless a passage ranks high for
-        several parts at once (measured: better than taking the parts in turn, see README).
+        A passage scores ``weight / (1 + rank)`` in each part's ranking, summed: every
+        part's best passage comes before any part's second best, unless a passage ranks
+        high for several parts at once (measured: better than taking the parts in turn,
+        see README).
         """
         fused: dict[int, float] = {}
         similarity: dict[int, float] = {}
-        for ranking in rankings:
+        for ranking, weight in rankings:
             for rank, row in enumerate(ranking.rows[:_MERGE_DEPTH].tolist()):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (1 + rank)
+                fused[row] = fused.get(row, 0.0) + weight / (1 + rank)
                 similarity.setdefault(row, ranking.similarity.get(row, 0.0))
         cap = self.config.max_chunks_per_article
         article_of = self.index.row_metadata().article_codes
