@@ -55,7 +55,7 @@ def load_embedder(settings: RetrievalSettings) -> Embedder:
     ``auto`` is the fastest that reproduces the model: ONNX Runtime with 8-bit weights when
     quantising keeps its vectors close (checked once, at export), else ONNX Runtime in fp32,
     else sentence-transformers, with a warning saying why. On the MultiHop-RAG dev split the
-    8-bit packaged model retrieves as well as fp32 (README, Performance) and ingests 1.6x
+    8-bit packaged model retrieves as well as fp32 (README, Performance) and ingests 1.8x
     as fast.
     """
     backend = settings.embedding_backend

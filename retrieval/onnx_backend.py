@@ -14,6 +14,7 @@ model's files (resolved path, sizes, modification times)::
 
     <cache>/all-MiniLM-L6-v2-<key>/        model.onnx, entry.json
     <cache>/all-MiniLM-L6-v2-<key>-int8/   the same with weights quantised to 8 bits
+    <cache>/all-MiniLM-L6-v2-<key>-int8.rejected.json   instead, if those failed the check
 
 An entry is built in a temporary directory and renamed into place under a file lock, so a
 crash never leaves a half-written model under the final name and two processes export it
@@ -74,6 +75,8 @@ _INT8_MIN_COSINE = 0.95
 #: Padded word pieces per batch at most. Small batches stay in the CPU caches: on 2 cores, 4
 #: passages of 256 word pieces embed ~30 % faster per core than 64, with a tenth of the memory.
 _BATCH_TOKENS = 1024
+#: Beside an 8-bit entry's name: these weights failed the check (see _raise_if_rejected).
+_REJECTED_SUFFIX = ".rejected.json"
 #: How long a process waits for another one exporting the same model.
 _LOCK_TIMEOUT = 600.0
 _ENTRY_FILE = "entry.json"
@@ -253,13 +256,54 @@ def load_onnx_embedder(
 
     if not quantized:
         return fp32()
-    return _cached(
-        fp32_dir.with_name(fp32_dir.name + "-int8"),
-        lambda tmp: _quantize(fp32(), model_dir, fp32_dir / _MODEL_FILE, tmp),
-        lambda entry: OnnxEmbedder(
-            model, model_dir, entry / _MODEL_FILE, batch_size=batch_size, quantized=True
-        ),
-    )
+    int8_dir = fp32_dir.with_name(fp32_dir.name + "-int8")
+    rejected = int8_dir.with_name(int8_dir.name + _REJECTED_SUFFIX)
+    _raise_if_rejected(rejected)
+    try:
+        return _cached(
+            int8_dir,
+            lambda tmp: _quantize(fp32(), model_dir, fp32_dir / _MODEL_FILE, tmp),
+            lambda entry: OnnxEmbedder(
+                model, model_dir, entry / _MODEL_FILE, batch_size=batch_size, quantized=True
+            ),
+        )
+    except _QuantizationRejected as exc:
+        _remember_rejection(rejected, str(exc))
+        raise
+
+
+def _raise_if_rejected(marker: Path) -> None:
+    """Raise the recorded refusal if these weights failed the 8-bit check before.
+
+    Quantising and checking takes seconds; a model that fails it would otherwise pay that
+    at every start. The record holds for the same model files (they name the entry), the
+    same check and the same onnxruntime; anything else and the check runs again.
+    """
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    reason = record.pop("reason", None) if isinstance(record, dict) else None
+    if reason and record == _rejection_key():
+        raise ConfigurationError(f"{reason} (checked before; delete {marker} to retry)")
+
+
+def _remember_rejection(marker: Path, reason: str) -> None:
+    tmp = marker.with_name(f".{marker.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(_rejection_key() | {"reason": reason}), encoding="utf-8")
+        os.replace(tmp, marker)
+    except OSError as exc:  # a read-only cache: check again next time
+        logger.debug("Cannot record the failed 8-bit check in %s: %s", marker, exc)
+        tmp.unlink(missing_ok=True)
+
+
+def _rejection_key() -> dict[str, Any]:
+    return {
+        "format": EXPORT_FORMAT,
+        "onnxruntime": ort.__version__,
+        "min_cosine": _INT8_MIN_COSINE,
+    }
 
 
 # -- reading the model's files ----------------------------------------------------------------
@@ -432,6 +476,10 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
 
 class _Unusable(Exception):
     """A cache entry that is missing (no reason) or must not be used (the reason)."""
+
+
+class _QuantizationRejected(ConfigurationError):
+    """8-bit weights move this model's vectors too far from its fp32 ones."""
 
 
 def _cached(
@@ -644,7 +692,7 @@ def _quantize(fp32: OnnxEmbedder, model_dir: Path, source: Path, target: Path) -
     quantized = OnnxEmbedder("quantize", model_dir, target / _MODEL_FILE)
     cosine = _agreement(fp32.embed_documents(_CHECK_TEXTS), quantized)
     if cosine < _INT8_MIN_COSINE:
-        raise ConfigurationError(
+        raise _QuantizationRejected(
             f"8-bit weights change this model's vectors too much (cosine {cosine:.4f} < "
             f"{_INT8_MIN_COSINE}): set NEWSBOT_EMBEDDING_BACKEND=onnx"
         )

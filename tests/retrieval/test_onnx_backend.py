@@ -18,6 +18,7 @@ import onnx
 import pytest
 
 from corpus.errors import ConfigurationError
+from retrieval import onnx_backend
 from retrieval.assistant import NewsAssistant
 from retrieval.embedding import Embedder, SentenceTransformerEmbedder, load_embedder, resolve_model
 from retrieval.onnx_backend import OnnxEmbedder, load_onnx_embedder
@@ -118,6 +119,31 @@ def test_auto_falls_back_to_fp32_when_8_bit_weights_would_change_the_vectors(
     np.testing.assert_allclose(
         fallback.embed_documents(TEXTS), onnx_embedder.embed_documents(TEXTS), atol=1e-6
     )
+
+
+def test_a_failed_8_bit_check_is_remembered_so_later_starts_skip_it(
+    monkeypatch, tmp_path, model_cache_dir, caplog
+):
+    cache = tmp_path / "models"
+    [entry] = [p for p in model_cache_dir.iterdir() if p.is_dir() and "int8" not in p.name]
+    shutil.copytree(entry, cache / entry.name)
+    settings = RetrievalSettings(embedding_backend="auto", model_cache_dir=cache)
+    monkeypatch.setattr("retrieval.onnx_backend._INT8_MIN_COSINE", 1.01)
+    assert not load_embedder(settings).quantized  # quantised, checked, refused
+
+    quantized = []
+    real_quantize = onnx_backend._quantize
+    monkeypatch.setattr(
+        onnx_backend, "_quantize", lambda *a: quantized.append(1) or real_quantize(*a)
+    )
+    with caplog.at_level(logging.INFO, logger="retrieval.embedding"):
+        again = load_embedder(settings)
+    assert not again.quantized and not quantized  # the next start does not quantise again
+    assert "8-bit weights change" in caplog.text and "checked before" in caplog.text
+
+    # A different check (or onnxruntime, or model files) is checked afresh, and may pass.
+    monkeypatch.setattr("retrieval.onnx_backend._INT8_MIN_COSINE", 0.95)
+    assert load_embedder(settings).quantized and quantized == [1]
 
 
 def test_a_damaged_or_partial_cache_entry_is_exported_again_not_used(
