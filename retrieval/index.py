@@ -42,6 +42,7 @@ from corpus.articles import Article
 from corpus.errors import IndexStoreError
 
 from .chunking import Chunk
+from .durable import fsync_path, write_atomically
 from .lexical import LexicalIndex
 from .sentences import SentenceIndex
 from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
@@ -235,7 +236,7 @@ class Manifest:
             )
 
     def write(self, index_dir: Path) -> None:
-        _write_atomically(index_dir / MANIFEST_NAME, json.dumps(asdict(self), indent=2) + "\n")
+        write_atomically(index_dir / MANIFEST_NAME, json.dumps(asdict(self), indent=2) + "\n")
 
 
 def index_exists(index_dir: Path) -> bool:
@@ -604,9 +605,9 @@ def commit(
     )
     faiss.write_index(vectors, str(staging / VECTORS_NAME))
     for path in staging.rglob("*"):
-        _fsync(path)
+        fsync_path(path)
     staging.rename(index_dir / name)
-    _fsync(index_dir)
+    fsync_path(index_dir)
 
     manifest = Manifest(
         format_version=FORMAT_VERSION,
@@ -641,24 +642,6 @@ def _sweep(index_dir: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
     for path in index_dir.glob(f"{MANIFEST_NAME}.tmp*"):
         path.unlink(missing_ok=True)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync(path.parent)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _open_lexical(index_dir: Path, directory: Path, size: int) -> LexicalIndex:

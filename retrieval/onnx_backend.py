@@ -47,6 +47,7 @@ from tokenizers import Encoding, Tokenizer
 
 from corpus.errors import ConfigurationError
 
+from .durable import fsync_path, write_atomically
 from .embedding import load_sentence_transformer, resolve_model
 
 if TYPE_CHECKING:
@@ -289,13 +290,10 @@ def _raise_if_rejected(marker: Path) -> None:
 
 
 def _remember_rejection(marker: Path, reason: str) -> None:
-    tmp = marker.with_name(f".{marker.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(_rejection_key() | {"reason": reason}), encoding="utf-8")
-        os.replace(tmp, marker)
+        write_atomically(marker, json.dumps(_rejection_key() | {"reason": reason}))
     except OSError as exc:  # a read-only cache: check again next time
         logger.debug("Cannot record the failed 8-bit check in %s: %s", marker, exc)
-        tmp.unlink(missing_ok=True)
 
 
 def _rejection_key() -> dict[str, Any]:
@@ -516,7 +514,7 @@ def _cached(
                 (tmp / _ENTRY_FILE).write_text(json.dumps(record), encoding="utf-8")
                 _sync(tmp)
                 os.rename(tmp, entry)  # the entry appears whole, or not at all
-                _sync_dir(entry.parent)
+                fsync_path(entry.parent)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -576,17 +574,8 @@ def _remove(entry: Path) -> None:
 
 def _sync(directory: Path) -> None:
     for path in directory.iterdir():
-        with path.open("rb") as f:
-            os.fsync(f.fileno())
-    _sync_dir(directory)
-
-
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path)
+    fsync_path(directory)
 
 
 # -- making an entry --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .question import QueryPart, QueryPlan, plan_question, source_matcher
 from .sentences import Sentence
 from .text import terms
 
-__all__ = ["Hit", "SearchConfig", "Searcher"]
+__all__ = ["Hit", "SearchConfig", "Searcher", "top_rows"]
 
 _RRF_K = 60
 # How deep into each part's ranking the merge looks; enough for k ≤ 100 after the caps.
