@@ -327,11 +327,16 @@ class FaissIndex:
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` rows nearest to ``query`` (a unit vector), best first, as (row, score)."""
+        rows, scores = self.nearest(query, k)
+        return list(zip(rows.tolist(), scores.tolist(), strict=True))
+
+    def nearest(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` as arrays of rows and of scores, for the search's own arithmetic."""
         if len(self) == 0 or k <= 0:
-            return []
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
         scores, rows = nearest(self._vectors, query, min(k, len(self)))
-        # An approximate index may find fewer than k; FAISS pads with row -1.
-        return [(int(r), float(s)) for r, s in zip(rows, scores, strict=True) if r >= 0]
+        found = rows >= 0  # an approximate index may find fewer than k; FAISS pads with -1
+        return rows[found], scores[found]
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The stored vectors of ``rows`` (for re-scoring without re-embedding)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -31,11 +31,13 @@ _RRF_K = 60
 _MERGE_DEPTH = 200
 # Every this many scores, one goes into the sample that sets top_rows' threshold.
 _SAMPLE_STRIDE = 97
+# No rows and no scores, for a search that is not made.
+_NONE = (np.zeros(0, np.int64), np.zeros(0, np.float32))
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved passage: ``score`` is the fused rank score, ``similarity`` the cosine.
+    """A retrieved passage; ``score`` is its fused rank score.
 
     ``sentences`` are the passage's sentences as indexed (empty if not known), so the
     answer composer need not split and lemmatise them again.
@@ -44,7 +46,6 @@ class Hit:
     chunk: Chunk
     score: float
     row: int
-    similarity: float = 0.0
     sentences: tuple[Sentence, ...] = ()
 
 
@@ -67,11 +68,20 @@ class SearchConfig:
     whole_question_weight: float = 0.5
 
 
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What one text's searches found: the nearest rows by cosine, every row's BM25 score."""
+
+    vector: np.ndarray | None
+    dense_rows: np.ndarray
+    dense_scores: np.ndarray
+    lexical_scores: np.ndarray | None
+
+
 @dataclass(slots=True)
 class _Ranked:
     rows: np.ndarray
     scores: np.ndarray
-    similarity: dict[int, float] = field(default_factory=dict)
 
 
 class Searcher:
@@ -112,26 +122,31 @@ class Searcher:
             return [[] for _ in questions]
         parts = [self._parts(question) for question in questions]
         started = time.perf_counter()
-        texts = [part.text for question_parts in parts for part, _ in question_parts]
-        vectors = self.query_vectors.embed(texts) if self.config.mode != "lexical" else None
-        embedded = time.perf_counter()
-        results, first = [], 0
-        for question_parts in parts:
-            rankings = [
-                (self._rank(part, vectors[first + i] if vectors is not None else None), weight)
-                for i, (part, weight) in enumerate(question_parts)
-            ]
-            first += len(question_parts)
-            results.append(self._merge(rankings, k))
+        vectors: list[list[np.ndarray | None]] = [[None] * len(p) for p in parts]
+        if self.config.mode != "lexical":
+            embedded = [_embedded(question_parts) for question_parts in parts]
+            texts = [part.text for question_parts in embedded for part, _ in question_parts]
+            found = iter(self.query_vectors.embed(texts))
+            for question_vectors, question_parts in zip(vectors, embedded, strict=True):
+                own = [next(found) for _ in question_parts]
+                question_vectors[: len(own)] = own
+                if len(question_vectors) > len(own):
+                    distinct = {p.text: v for (p, _), v in zip(question_parts, own, strict=True)}
+                    question_vectors[-1] = _mean_direction(list(distinct.values()))
+        searched = time.perf_counter()
+        results = [
+            self._search_parts(question_parts, question_vectors, k)
+            for question_parts, question_vectors in zip(parts, vectors, strict=True)
+        ]
         self.timings = {
-            "embed_ms": (embedded - started) * 1000,
-            "search_ms": (time.perf_counter() - embedded) * 1000,
+            "embed_ms": (searched - started) * 1000,
+            "search_ms": (time.perf_counter() - searched) * 1000,
         }
         return results
 
     def _parts(self, question: str) -> list[tuple[QueryPart, float]]:
         """What is searched for, with its weight in the merge: each part of the plan, and
-        the whole question if it split.
+        the whole question last if it split.
 
         The whole question ranks passages that serve several parts at once, but the parts
         say what each piece of evidence is: counting the whole at half a part gave +0.017
@@ -143,33 +158,47 @@ class Searcher:
             parts.append((whole, self.config.whole_question_weight))
         return parts
 
+    def _search_parts(
+        self, parts: list[tuple[QueryPart, float]], vectors: list[np.ndarray | None], k: int
+    ) -> list[Hit]:
+        """Rank each part, then merge; parts with one text ("both X and Y", one part per
+        outlet) share its dense and lexical search and differ only in their boosts."""
+        found: dict[str, _Found] = {}
+        rankings = []
+        for (part, weight), vector in zip(parts, vectors, strict=True):
+            if part.text not in found:
+                found[part.text] = self._find(part.text, vector)
+            rankings.append((self._rank(part, found[part.text]), weight))
+        return self._merge(rankings, k)
+
     # -- one part -------------------------------------------------------------------------
 
-    def _rank(self, part: QueryPart, vector: np.ndarray | None) -> _Ranked:
+    def _find(self, text: str, vector: np.ndarray | None) -> _Found:
+        n = self.config.candidates
+        dense_rows, dense_scores = self.index.nearest(vector, n) if vector is not None else _NONE
+        lexical = self.lexical.scores(text) if self.config.mode != "dense" else None
+        return _Found(vector, dense_rows, dense_scores, lexical)
+
+    def _rank(self, part: QueryPart, found: _Found) -> _Ranked:
         config, index = self.config, self.index
         n = config.candidates
-        found = index.search(vector, n) if vector is not None else []
-        dense_rows = np.fromiter((row for row, _ in found), np.int64, len(found))
-        lexical_scores = self.lexical.scores(part.text) if config.mode != "dense" else None
+        vector, dense_rows, lexical_scores = found.vector, found.dense_rows, found.lexical_scores
         boost = self._boost(part)
 
+        lexical_rows = _NONE[0]
         if lexical_scores is not None:
             ranked_lexical = lexical_scores * boost if boost is not None else lexical_scores
-            candidates = np.union1d(top_rows(ranked_lexical, n), dense_rows)
-        else:
-            candidates = dense_rows
+            lexical_rows = top_rows(ranked_lexical, n)
+        candidates = np.union1d(lexical_rows, dense_rows)  # sorted
         d = np.zeros(len(candidates), dtype=np.float32)
         if vector is not None:
             # Cosines for every candidate: from the search, or from the stored vectors.
-            known = np.isin(candidates, dense_rows)
-            sorter = np.argsort(dense_rows)
-            positions = sorter[np.searchsorted(dense_rows, candidates[known], sorter=sorter)]
-            d[known] = np.fromiter((score for _, score in found), np.float32, len(found))[positions]
-            if not known.all():
-                d[~known] = index.vectors(candidates[~known].tolist()) @ vector
-        dense = (
-            dict(zip(candidates.tolist(), d.tolist(), strict=True)) if vector is not None else {}
-        )
+            at = np.searchsorted(candidates, dense_rows)
+            d[at] = found.dense_scores
+            missing = np.ones(len(candidates), dtype=bool)
+            missing[at] = False
+            if missing.any():
+                d[missing] = index.vectors(candidates[missing].tolist()) @ vector
         lex = lexical_scores[candidates] if lexical_scores is not None else np.zeros_like(d)
 
         if config.mode == "dense":
@@ -184,7 +213,7 @@ class Searcher:
         if boost is not None:
             scores = scores * boost[candidates]
         order = np.argsort(-scores, kind="stable")
-        ranked = _Ranked(candidates[order], scores[order], dense)
+        ranked = _Ranked(candidates[order], scores[order])
         return self._rerank(part, ranked) if config.rerank else ranked
 
     def _rerank(self, part: QueryPart, ranked: _Ranked) -> _Ranked:
@@ -209,7 +238,7 @@ class Searcher:
         # Keep reranked passages above the rest, whose scores are on another scale.
         rows = np.concatenate([ranked.rows[:depth][order], ranked.rows[depth:]])
         scores = np.concatenate([head[order] + 1.0, _minmax(ranked.scores[depth:])])
-        return _Ranked(rows, scores.astype(np.float32), ranked.similarity)
+        return _Ranked(rows, scores.astype(np.float32))
 
     def _boost(self, part: QueryPart) -> np.ndarray | None:
         """A per-passage multiplier favouring the outlets and dates the part names."""
@@ -237,28 +266,55 @@ class Searcher:
         high for several parts at once (measured: better than taking the parts in turn,
         see README).
         """
-        fused: dict[int, float] = {}
-        similarity: dict[int, float] = {}
-        for ranking, weight in rankings:
-            for rank, row in enumerate(ranking.rows[:_MERGE_DEPTH].tolist()):
-                fused[row] = fused.get(row, 0.0) + weight / (1 + rank)
-                similarity.setdefault(row, ranking.similarity.get(row, 0.0))
+        rows = np.concatenate([ranking.rows[:_MERGE_DEPTH] for ranking, _ in rankings])
+        credit = np.concatenate(
+            [
+                weight / np.arange(1, min(len(ranking.rows), _MERGE_DEPTH) + 1)
+                for ranking, weight in rankings
+            ]
+        )
+        unique, first_seen, where = np.unique(rows, return_index=True, return_inverse=True)
+        fused = np.bincount(where, weights=credit)
+        # Best first; equal scores in the order the parts found them.
+        order = np.lexsort((first_seen, -fused))
         cap = self.config.max_chunks_per_article
         article_of = self.index.row_metadata().article_codes
         taken: dict[int, int] = {}
         picked: list[int] = []
-        for row in sorted(fused, key=fused.__getitem__, reverse=True):
-            article = int(article_of[row])
+        for i in order.tolist():
+            article = int(article_of[unique[i]])
             if taken.get(article, 0) < cap:
                 taken[article] = taken.get(article, 0) + 1
-                picked.append(row)
+                picked.append(i)
                 if len(picked) == k:
                     break
+        picked_rows = unique[picked].tolist()
         sentences = self.index.sentences
         return [
-            Hit(chunk, fused[row], row, similarity[row], sentences.sentences(row))
-            for chunk, row in zip(self.index.chunks(picked), picked, strict=True)
+            Hit(chunk, float(fused[i]), row, sentences.sentences(row))
+            for chunk, i, row in zip(
+                self.index.chunks(picked_rows), picked, picked_rows, strict=True
+            )
         ]
+
+
+def _embedded(parts: list[tuple[QueryPart, float]]) -> list[tuple[QueryPart, float]]:
+    """The parts whose text is embedded: all but the whole question, when it split.
+
+    The whole question's vector is the mean direction of its parts' instead: the parts are
+    its clauses, and the model pools its vector from the tokens' mean. Measured on the dev
+    split: the same quality as embedding it (Hits@10 +0.002, MRR@10 -0.001), and a split
+    question embeds in half the time (README, *Performance*).
+    """
+    return parts[:-1] if len(parts) > 1 else parts
+
+
+def _mean_direction(vectors: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    present = [v for v in vectors if v is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+    total = np.stack(present).sum(axis=0, dtype=np.float32)
+    return total / max(float(np.linalg.norm(total)), 1e-12)
 
 
 def top_rows(scores: np.ndarray, n: int) -> np.ndarray:

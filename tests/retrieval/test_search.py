@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from corpus.articles import Article
 from corpus.errors import QuestionError
 from retrieval.assistant import NewsAssistant
 from retrieval.index import FaissIndex
-from retrieval.search import SearchConfig, Searcher, top_rows
+from retrieval.search import SearchConfig, Searcher, _Ranked, top_rows
 from retrieval.settings import RetrievalSettings
 
 
@@ -120,3 +122,130 @@ def test_top_rows_when_few_rows_reach_the_sampled_threshold():
     top = top_rows(scores, 300)
     assert len(set(top.tolist())) == 300
     assert sorted(scores[top].tolist(), reverse=True) == [10.0] * 20 + [5.0] * 280
+
+
+class _RecordingEmbedder:
+    """The real embedder, noting every text it is asked to embed."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+        self.name, self.dimension = embedder.name, embedder.dimension
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts, *, progress=False):
+        self.texts.extend(texts)
+        return self._embedder.embed_documents(texts, progress=progress)
+
+    def embed_query(self, text):
+        self.texts.append(text)
+        return self._embedder.embed_query(text)
+
+
+def test_a_split_question_embeds_its_parts_and_still_finds_each_outlets_article(tmp_path, embedder):
+    articles = tmp_path / "a.jsonl"
+    import json
+
+    rows = [
+        ("TechCrunch", "Beeper Mini brings iMessage to Android phones for a monthly fee."),
+        ("The Verge", "Apple blocked Beeper Mini from reaching its iMessage servers."),
+        ("Fortune", "Sam Bankman-Fried was convicted of fraud by a jury in New York."),
+    ]
+    articles.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "title": f"{source} story",
+                    "body": body,
+                    "source": source,
+                    "url": f"https://x.org/{i}",
+                }
+            )
+            + "\n"
+            for i, (source, body) in enumerate(rows)
+        )
+    )
+    NewsAssistant(RetrievalSettings(index_dir=tmp_path / "i"), embedder=embedder).ingest([articles])
+    recording = _RecordingEmbedder(embedder)
+    question = (
+        "Did TechCrunch report that Beeper Mini brings iMessage to Android, "
+        "while The Verge reported that Apple blocked it?"
+    )
+    index = FaissIndex.open(tmp_path / "i")
+    try:
+        searcher = Searcher(index, recording)
+        parts = [part.text for part in searcher.plan(question).parts]
+        hits = searcher.search(question, 2)
+    finally:
+        index.close()
+    assert len(parts) == 2
+    # The whole question's vector is the mean direction of its parts': not embedded again.
+    assert sorted(recording.texts) == sorted(parts)
+    assert {hit.chunk.source for hit in hits} == {"TechCrunch", "The Verge"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rankings=st.lists(
+        st.tuples(
+            st.lists(st.integers(0, 30), unique=True, max_size=31),
+            st.sampled_from([1.0, 0.5]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    k=st.integers(1, 12),
+    cap=st.integers(1, 3),
+)
+def test_the_merge_sums_rank_credit_and_breaks_ties_by_first_sighting(
+    synthetic_index, embedder, rankings, k, cap
+):
+    """The merge as its docstring defines it, written plainly, against the vectorised one."""
+    index, article_of = synthetic_index
+    searcher = Searcher(index, embedder, SearchConfig(max_chunks_per_article=cap))
+    fused: dict[int, float] = {}
+    for rows, weight in rankings:
+        for rank, row in enumerate(rows):
+            fused[row] = fused.get(row, 0.0) + weight / (1 + rank)
+    expected, taken = [], {}
+    for row in sorted(fused, key=fused.__getitem__, reverse=True):  # stable: first seen first
+        if taken.get(article_of[row], 0) < cap and len(expected) < k:
+            taken[article_of[row]] = taken.get(article_of[row], 0) + 1
+            expected.append((row, fused[row]))
+
+    merged = searcher._merge(
+        [
+            (_Ranked(np.array(rows, np.int64), np.zeros(len(rows), np.float32)), weight)
+            for rows, weight in rankings
+        ],
+        k,
+    )
+    assert [(hit.row, hit.score) for hit in merged] == expected
+
+
+@pytest.fixture(scope="module")
+def synthetic_index(tmp_path_factory, embedder):
+    """31 one-sentence passages in 8 articles of 1 to 7 passages each."""
+    import json
+
+    directory = tmp_path_factory.mktemp("merge")
+    sizes = [1, 7, 2, 6, 3, 5, 4, 3]
+    lines = []
+    for article, size in enumerate(sizes):
+        body = "\n\n".join(
+            f"Story {article}, paragraph {p}: the harbour of the town grew much busier."
+            for p in range(size)
+        )
+        lines.append(
+            json.dumps(
+                {"title": f"Story {article}", "body": body, "url": f"https://x.org/{article}"}
+            )
+        )
+    (directory / "a.jsonl").write_text("\n".join(lines) + "\n")
+    settings_ = RetrievalSettings(index_dir=directory / "i", chunk_size=20, chunk_overlap=0)
+    NewsAssistant(settings_, embedder=embedder).ingest([directory / "a.jsonl"])
+    index = FaissIndex.open(directory / "i")
+    assert len(index) == sum(sizes)  # a passage per paragraph
+    chunks = index.chunks(list(range(len(index))))
+    article_of = [chunk.article_id for chunk in chunks]
+    yield index, article_of
+    index.close()
