@@ -122,17 +122,7 @@ class Searcher:
             return [[] for _ in questions]
         parts = [self._parts(question) for question in questions]
         started = time.perf_counter()
-        vectors: list[list[np.ndarray | None]] = [[None] * len(p) for p in parts]
-        if self.config.mode != "lexical":
-            embedded = [_embedded(question_parts) for question_parts in parts]
-            texts = [part.text for question_parts in embedded for part, _ in question_parts]
-            found = iter(self.query_vectors.embed(texts))
-            for question_vectors, question_parts in zip(vectors, embedded, strict=True):
-                own = [next(found) for _ in question_parts]
-                question_vectors[: len(own)] = own
-                if len(question_vectors) > len(own):
-                    distinct = {p.text: v for (p, _), v in zip(question_parts, own, strict=True)}
-                    question_vectors[-1] = _mean_direction(list(distinct.values()))
+        vectors = self._vectors(parts)
         searched = time.perf_counter()
         results = [
             self._search_parts(question_parts, question_vectors, k)
@@ -143,6 +133,23 @@ class Searcher:
             "search_ms": (time.perf_counter() - searched) * 1000,
         }
         return results
+
+    def _vectors(self, parts: list[list[tuple[QueryPart, float]]]) -> list[list[np.ndarray | None]]:
+        """A vector for each part of each question, every text embedded in one batch; the
+        whole question of a split one gets its parts' mean direction (see ``_embedded``)."""
+        if self.config.mode == "lexical":
+            return [[None] * len(question_parts) for question_parts in parts]
+        embedded = [_embedded(question_parts) for question_parts in parts]
+        texts = [part.text for question_parts in embedded for part, _ in question_parts]
+        found = iter(self.query_vectors.embed(texts))
+        vectors: list[list[np.ndarray | None]] = []
+        for question_parts, own_parts in zip(parts, embedded, strict=True):
+            own = {part.text: next(found) for part, _ in own_parts}  # one text, one vector
+            question_vectors: list[np.ndarray | None] = [own[part.text] for part, _ in own_parts]
+            if len(question_parts) > len(own_parts):
+                question_vectors.append(_mean_direction(list(own.values())))
+            vectors.append(question_vectors)
+        return vectors
 
     def _parts(self, question: str) -> list[tuple[QueryPart, float]]:
         """What is searched for, with its weight in the merge: each part of the plan, and
@@ -309,11 +316,10 @@ def _embedded(parts: list[tuple[QueryPart, float]]) -> list[tuple[QueryPart, flo
     return parts[:-1] if len(parts) > 1 else parts
 
 
-def _mean_direction(vectors: Sequence[np.ndarray | None]) -> np.ndarray | None:
-    present = [v for v in vectors if v is not None]
-    if len(present) <= 1:
-        return present[0] if present else None
-    total = np.stack(present).sum(axis=0, dtype=np.float32)
+def _mean_direction(vectors: list[np.ndarray]) -> np.ndarray:
+    if len(vectors) == 1:
+        return vectors[0]
+    total = np.stack(vectors).sum(axis=0, dtype=np.float32)
     return total / max(float(np.linalg.norm(total)), 1e-12)
 
 
