@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: An answer ready sooner than this arrives without "typing…" first: Telegram recommends the
+#: action only when a reply takes noticeable time, and most answers take milliseconds.
+TYPING_DELAY = 0.5
 #: Telegram shows "typing…" for about five seconds; renew it a little sooner.
 TYPING_INTERVAL = 4.0
 
@@ -331,9 +334,10 @@ async def _delivered(send: Callable[[], Awaitable[Message]]) -> Message:
 
 @contextlib.asynccontextmanager
 async def _typing(message: Message) -> AsyncIterator[None]:
-    """Show "typing…" in the chat until the block ends."""
+    """Show "typing…" in the chat from ``TYPING_DELAY`` seconds on, until the block ends."""
 
     async def keep_typing() -> None:
+        await asyncio.sleep(TYPING_DELAY)
         while True:
             try:
                 await message.reply_chat_action(ChatAction.TYPING)

@@ -87,7 +87,7 @@ async def test_start_greets_with_what_the_bot_knows_and_registers_commands(api, 
     assert "<b>2</b> articles" in stats
 
 
-async def test_a_private_question_gets_a_cited_html_answer_while_typing(api, app):
+async def test_a_private_question_gets_a_cited_html_answer(api, app):
     await ask_privately(api, 102, LIMA)
     [message] = api.sent(102)
     text = message.params["text"]
@@ -98,15 +98,25 @@ async def test_a_private_question_gets_a_cited_html_answer_while_typing(api, app
     for url in URLS:
         assert f'<a href="{url}">' in text
     assert "reply_parameters" not in message.params  # no quoting in a private chat
-    typing = api.sent(102, "sendChatAction")
-    assert typing and typing[0].params["action"] == "typing" and typing[0].at < message.at
 
 
-async def test_typing_is_renewed_while_a_slow_answer_is_prepared(api, assistant, monkeypatch):
+async def test_a_quick_answer_comes_without_typing_first(api, app, monkeypatch):
+    monkeypatch.setattr(handlers, "TYPING_DELAY", 5.0)  # far above a sample answer's time
+    await ask_privately(api, 108, LIMA)
+    assert len(api.sent(108)) == 1 and api.sent(108, "sendChatAction") == []
+
+
+async def test_typing_shows_and_is_renewed_while_a_slow_answer_is_prepared(
+    api, assistant, monkeypatch
+):
+    monkeypatch.setattr(handlers, "TYPING_DELAY", 0.05)
     monkeypatch.setattr(handlers, "TYPING_INTERVAL", 0.05)
     async with running(api, _Slow(assistant, 0.5)):
         await ask_privately(api, 103, LIMA)
-    assert len(api.sent(103, "sendChatAction")) >= 4
+    typing = api.sent(103, "sendChatAction")
+    [message] = api.sent(103)
+    assert len(typing) >= 4 and all(t.params["action"] == "typing" for t in typing)
+    assert typing[0].at < message.at
 
 
 async def test_sources_shows_the_full_snippets_of_the_last_answer(api, app):
