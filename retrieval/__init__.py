@@ -46,6 +46,7 @@ _EXPORTS = {
     "Searcher": "retrieval.search",
     "top_rows": "retrieval.search",
     "fsync_path": "retrieval.durable",
+    "publish_directory": "retrieval.durable",
     "write_atomically": "retrieval.durable",
     "PACKAGED_MODEL": "retrieval.settings",
     "RetrievalSettings": "retrieval.settings",

@@ -1,6 +1,7 @@
 """Writes that survive a crash: a file appears whole or not at all, and stays after power loss.
 
-Shared by the index store (manifest, generation directories) and the ONNX model cache.
+Shared by the index store (manifest, generation directories) and the ONNX model cache
+(entries, the record of a failed 8-bit check).
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def publish_directory(staging: Path, target: Path) -> None:
+    """Rename a fully written ``staging`` directory to ``target``: readers see it whole or
+    not at all, and after power loss it is there with everything in it."""
+    for path in staging.rglob("*"):
+        fsync_path(path)
+    fsync_path(staging)  # the names of its entries
+    os.rename(staging, target)
+    fsync_path(target.parent)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -42,7 +42,7 @@ from corpus.articles import Article
 from corpus.errors import IndexStoreError
 
 from .chunking import Chunk
-from .durable import fsync_path, write_atomically
+from .durable import publish_directory, write_atomically
 from .lexical import LexicalIndex
 from .sentences import SentenceIndex
 from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
@@ -609,10 +609,7 @@ def commit(
         vector_config or VectorIndexConfig(),
     )
     faiss.write_index(vectors, str(staging / VECTORS_NAME))
-    for path in staging.rglob("*"):
-        fsync_path(path)
-    staging.rename(index_dir / name)
-    fsync_path(index_dir)
+    publish_directory(staging, index_dir / name)
 
     manifest = Manifest(
         format_version=FORMAT_VERSION,

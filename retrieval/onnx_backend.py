@@ -47,7 +47,7 @@ from tokenizers import Encoding, Tokenizer
 
 from corpus.errors import ConfigurationError
 
-from .durable import fsync_path, write_atomically
+from .durable import publish_directory, write_atomically
 from .embedding import load_sentence_transformer, resolve_model
 
 if TYPE_CHECKING:
@@ -517,9 +517,7 @@ def _cached(
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 }
                 (tmp / _ENTRY_FILE).write_text(json.dumps(record), encoding="utf-8")
-                _sync(tmp)
-                os.rename(tmp, entry)  # the entry appears whole, or not at all
-                fsync_path(entry.parent)
+                publish_directory(tmp, entry)  # the entry appears whole, or not at all
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -575,12 +573,6 @@ def _remove(entry: Path) -> None:
     trash = entry.with_name(f".{entry.name}.tmp-damaged-{os.getpid()}")
     os.rename(entry, trash)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-def _sync(directory: Path) -> None:
-    for path in directory.iterdir():
-        fsync_path(path)
-    fsync_path(directory)
 
 
 # -- making an entry --------------------------------------------------------------------------
