@@ -273,13 +273,9 @@ class Searcher:
         high for several parts at once (measured: better than taking the parts in turn,
         see README).
         """
-        rows = np.concatenate([ranking.rows[:_MERGE_DEPTH] for ranking, _ in rankings])
-        credit = np.concatenate(
-            [
-                weight / np.arange(1, min(len(ranking.rows), _MERGE_DEPTH) + 1)
-                for ranking, weight in rankings
-            ]
-        )
+        heads = [(ranking.rows[:_MERGE_DEPTH], weight) for ranking, weight in rankings]
+        rows = np.concatenate([head for head, _ in heads])
+        credit = np.concatenate([weight / np.arange(1, len(head) + 1) for head, weight in heads])
         unique, first_seen, where = np.unique(rows, return_index=True, return_inverse=True)
         fused = np.bincount(where, weights=credit)
         # Best first; equal scores in the order the parts found them.
