@@ -1,5 +1,7 @@
 """Dense search over the sample index and an article-heavy synthetic index."""
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -46,8 +48,6 @@ def test_the_cap_lets_a_weaker_article_through(tmp_path, embedder):
     )
     assistant = NewsAssistant(settings, embedder=embedder)
     articles = tmp_path / "a.jsonl"
-    import json
-
     articles.write_text(
         json.dumps({"title": "Port log", "body": long_body, "url": "https://x.org/log"})
         + "\n"
@@ -143,8 +143,6 @@ class _RecordingEmbedder:
 
 def test_a_split_question_embeds_its_parts_and_still_finds_each_outlets_article(tmp_path, embedder):
     articles = tmp_path / "a.jsonl"
-    import json
-
     rows = [
         ("TechCrunch", "Beeper Mini brings iMessage to Android phones for a monthly fee."),
         ("The Verge", "Apple blocked Beeper Mini from reaching its iMessage servers."),
@@ -225,8 +223,6 @@ def test_the_merge_sums_rank_credit_and_breaks_ties_by_first_sighting(
 @pytest.fixture(scope="module")
 def synthetic_index(tmp_path_factory, embedder):
     """31 one-sentence passages in 8 articles of 1 to 7 passages each."""
-    import json
-
     directory = tmp_path_factory.mktemp("merge")
     sizes = [1, 7, 2, 6, 3, 5, 4, 3]
     lines = []
