@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
+from .text import terms
+
 __all__ = ["QueryPart", "QueryPlan", "SourceMatcher", "plan_question", "source_matcher"]
 
 _MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
@@ -25,6 +27,9 @@ _DATE = re.compile(
 )
 # Between two outlet names, this much text or less means a list ("X and Y", "X, Y, and Z").
 _LIST_GAP = re.compile(r"^[\s,'\"’‘“”]*(?:and|or|&)?[\s,'\"’‘“”]*(?:the\s+)?$", re.IGNORECASE)
+# A clause with fewer content words than this ("as covered by The Verge", "and again by
+# TechCrunch") only says whom to ask: it asks them the whole question (README).
+_MIN_PART_TERMS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +74,13 @@ class SourceMatcher:
         """(start, end, source) for each outlet named in ``text``, in order."""
         if self._pattern is None:
             return []
+        # In a question written with capitals, "at the age of 16" does not name The Age; in
+        # one typed all in lower case ("what did techcrunch say"), any case does.
+        any_case = text[1:].islower()
         return [
             (m.start(), m.end(), self._aliases[m.group(1).lower()])
             for m in self._pattern.finditer(text)
+            if any_case or not m.group(1).islower()
         ]
 
 
@@ -134,9 +143,18 @@ def plan_question(question: str, matcher: SourceMatcher) -> QueryPlan:
             if i == len(groups) - 1
             else _clause_start(question, groups[i + 1][0][0], group[-1][1])
         )
-        text = question[start:end].strip(" ,;?")
-        split.append(QueryPart(text, frozenset(s for *_, s in group), find_dates(text)))
+        clause = question[start:end].strip(" ,;?")
+        # "…, as reported by The Verge" only says whom to ask: ask them the question.
+        text = clause if _content_terms(clause, matcher) >= _MIN_PART_TERMS else question
+        split.append(QueryPart(text, frozenset(s for *_, s in group), find_dates(clause)))
     return QueryPlan(question, tuple(split))
+
+
+def _content_terms(text: str, matcher: SourceMatcher) -> int:
+    """How many words of ``text`` say what it asks: not outlet names, dates or stop words."""
+    for start, end, _ in reversed(matcher.find(text)):
+        text = text[:start] + " " + text[end:]
+    return len(terms(_DATE.sub(" ", text)))
 
 
 _CLAUSE_BREAK = re.compile(
