@@ -76,7 +76,7 @@ _INT8_MIN_COSINE = 0.95
 #: Padded word pieces per batch at most. Small batches stay in the CPU caches: on 2 cores, 4
 #: passages of 256 word pieces embed ~30 % faster per core than 64, with a tenth of the memory.
 _BATCH_TOKENS = 1024
-#: Up to this many batches (a question and its parts) run one after another on all cores.
+#: Up to this many batches (a question, a few questions) run one after another on all cores.
 #: Side by side they wait for the threads the all-core session leaves spinning after each
 #: question: measured interleaved, 2 question parts of ~33 word pieces embed in 6.4 ms one
 #: after another against 10.9 ms side by side, 3 parts of ~65 in 15.4 against 19.5 ms.
@@ -114,7 +114,7 @@ class OnnxEmbedder:
     ``model_dir`` is the sentence-transformers directory (tokenizer, pooling, truncation) and
     ``onnx_path`` its exported transformer; :func:`load_onnx_embedder` makes and caches that.
 
-    A few batches (a question, a multi-part question) run one after another, each split
+    A few batches (a question, a few of them) run one after another, each split
     over every usable core; many batches (ingest) run side by side, one core each, on a
     second session made on first use. Measured on 2 cores: a question embeds 30 % faster
     on two threads, while passages embed 20-25 % faster as single-threaded runs in parallel.
