@@ -138,8 +138,8 @@ class Searcher:
         """One vector per question, its parts' dense search included.
 
         Embedding each part as well, and searching FAISS once per part, measured on the dev
-        split: MRR@10 +0.004, Hits@10 -0.002, and 1.3 ms more per question, a fifth of the
-        warm answer (README, *Retrieval quality*). The parts differ in what BM25 and the
+        split: MRR@10 +0.002, Hits@10 -0.003, and a warm answer 1.3 ms slower (9.8 against
+        8.4 ms p50; README, *Retrieval quality*). The parts differ in what BM25 and the
         boosts make of the same nearest passages.
         """
         if self.config.mode == "lexical":
