@@ -195,8 +195,14 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vector[0], dtype=np.float32)
 
 
-def load_sentence_transformer(path_or_name: str) -> SentenceTransformer:
-    """The model on CPU, offline and quiet (torch is imported here, not before)."""
+def load_sentence_transformer(
+    path_or_name: str, *, attention: str | None = None
+) -> SentenceTransformer:
+    """The model on CPU, offline and quiet (torch is imported here, not before).
+
+    ``attention`` picks transformers' attention code (``"eager"``, ``"sdpa"``); by default,
+    whatever transformers picks.
+    """
     # Never reach for the network: the Hub is unreachable here, and a local path needs none.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -206,7 +212,8 @@ def load_sentence_transformer(path_or_name: str) -> SentenceTransformer:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     try:
-        return SentenceTransformer(path_or_name, device="cpu")
+        model_kwargs = {"attn_implementation": attention} if attention else None
+        return SentenceTransformer(path_or_name, device="cpu", model_kwargs=model_kwargs)
     except (OSError, ValueError) as exc:
         raise ConfigurationError(
             f"cannot load embedding model {path_or_name!r}: {exc}. Set NEWSBOT_EMBEDDING_MODEL "

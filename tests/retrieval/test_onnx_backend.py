@@ -146,6 +146,35 @@ def test_a_failed_8_bit_check_is_remembered_so_later_starts_skip_it(
     assert load_embedder(settings).quantized and quantized == [1]
 
 
+def test_the_packaged_model_is_exported_with_each_layers_attention_fused(
+    onnx_embedder, model_cache_dir
+):
+    [entry] = [p for p in model_cache_dir.iterdir() if p.is_dir() and "int8" not in p.name]
+    assert json.loads((entry / "entry.json").read_text())["fused"] is True
+    operators = [node.op_type for node in onnx.load(entry / "model.onnx").graph.node]
+    assert operators.count("Attention") == 6  # one per layer of MiniLM-L6
+    assert "Softmax" not in operators
+    assert sorted(p.name for p in entry.iterdir()) == ["entry.json", "model.onnx"]
+
+
+def test_a_model_the_fuser_cannot_handle_is_exported_unfused(
+    monkeypatch, tmp_path, torch_embedder, caplog
+):
+    def cannot_fuse(*args, **kwargs):
+        raise AssertionError("unexpected graph pattern")
+
+    monkeypatch.setattr("onnxruntime.transformers.optimizer.optimize_model", cannot_fuse)
+    with caplog.at_level(logging.INFO, logger="retrieval.onnx_backend"):
+        unfused = load_onnx_embedder(PACKAGED_MODEL, cache_dir=tmp_path)
+
+    assert "cannot fuse" in caplog.text and "unexpected graph pattern" in caplog.text
+    [entry] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert json.loads((entry / "entry.json").read_text())["fused"] is False
+    assert "Softmax" in {node.op_type for node in onnx.load(entry / "model.onnx").graph.node}
+    reference = torch_embedder.embed_documents(TEXTS)
+    assert _cosines(unfused.embed_documents(TEXTS), reference).min() >= 0.9999
+
+
 def test_a_damaged_or_partial_cache_entry_is_exported_again_not_used(
     tmp_path, model_cache_dir, onnx_embedder, torch_embedder, caplog
 ):
