@@ -50,6 +50,13 @@ ROWS: list[tuple[str, Getter, str, str]] = [
     ("ingest: peak RSS, MB", _at("ingest", "peak_rss_mb"), "lower", ".0f"),
     ("index size on disk, MB", _at("ingest", "index_bytes", scale=1e-6), "lower", ".1f"),
     ("warm answer p50, ms", _at("query", "total_ms", "p50"), "lower", ".1f"),
+    ("  p50 of each round, ms", lambda side: _series(_at("query", "p50_per_run")(side)), "", "s"),
+    (
+        "  p50 / the peer's in the same round: median over rounds",
+        _at("query", "p50_ratio_median"),
+        "lower",
+        ".2f",
+    ),
     ("warm answer p90, ms", _at("query", "total_ms", "p90"), "lower", ".1f"),
     ("warm answer p99, ms", _at("query", "total_ms", "p99"), "lower", ".1f"),
     ("  query embedding p50, ms", _at("query", "embed_ms", "p50"), "lower", ".2f"),
@@ -92,6 +99,9 @@ NOTES = [
     "answer composition); peer = `embed_query` + FAISS `similarity_search_with_score_by_vector`"
     " + joining the documents into the prompt context (a LangChain RAG chain's step before the"
     " LLM; the peer composes no answer itself).",
+    "Warm answers are timed in rounds: per round, each side answers the same run of new "
+    "questions in a fresh serving process, the sides taking turns; percentiles are the median "
+    "over rounds, and the per-round ratio compares answers given seconds apart.",
     "newsbot's search step is FAISS + BM25 + fusion + boosts + sentence rerank + passage fetch; "
     "the peer's is FAISS + docstore lookup.",
     "Cold = a fresh process: `newsbot ask` vs. a python that imports LangChain, load_local()s and "
@@ -99,6 +109,10 @@ NOTES = [
     "Quality: MultiHop-RAG's official metric (newsbot's `score_ranking`) on both sides' top 10; "
     "the peer never declines.",
 ]
+
+
+def _series(values: Any) -> str | None:
+    return " / ".join(f"{v:.1f}" for v in values) if isinstance(values, list) else None
 
 
 def _cell(value: Any, spec: str) -> str:

@@ -43,7 +43,8 @@ DATA = REPO.parent / "shared" / "eval" / "multihop-rag"
 SECTIONS = ("ingest", "query", "cold", "quality", "scaling")
 QUICK_ARTICLES = 60
 QUICK_QUESTIONS = 30
-LATENCY_QUESTIONS = 200
+LATENCY_QUESTIONS = 150
+QUERY_RUNS = 5  # rounds of warm questions, each side in turn (serve_in_rounds)
 WARM_UP = 10
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000,)
@@ -215,7 +216,6 @@ class Newsbot:
         ) | {"index_bytes": stats["size_bytes"], "index_dir_bytes": directory_bytes(self.index)}
 
     def serve(self, latency_plan: Path) -> dict[str, Any]:
-        say(f"{self.label}: warm questions ({self.plan.query_runs} run(s) + a repeat)")
         result: dict[str, Any] = self.worker("serve", self.index, latency_plan).json()
         return result
 
@@ -269,7 +269,6 @@ class Peer:
         ) | {"index_bytes": size, "index_dir_bytes": size}
 
     def serve(self, latency_plan: Path) -> dict[str, Any]:
-        say(f"peer: warm questions ({self.plan.query_runs} run(s) + a repeat)")
         result: dict[str, Any] = self.run("serve", self.index, latency_plan).json()
         return result
 
@@ -306,35 +305,79 @@ def ingest_summary(
     }
 
 
-def latency_summary(served: dict[str, Any]) -> dict[str, Any]:
-    """Percentiles per run, then the median over runs; the warm-up is already excluded.
+def latency_summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Percentiles per round, then the median over rounds; the warm-up is already excluded.
 
-    ``repeat`` is the p50 of asking the last run's questions again in the same process
-    (the most recent ones, as a cache of limited size would keep them).
+    Each round is one serving process's answer to one run of questions (``serve``).
+    ``repeat`` is the p50 of asking that run again in the same process (the most recent
+    questions, as a cache of limited size would keep them), the median over rounds.
     """
     steps = ("total_ms", "embed_ms", "search_ms", "compose_ms")
-    per_run = [
-        {step: percentiles([q[step] for q in run]) for step in steps} for run in served["runs"]
-    ]
+    runs = [run for served in rounds for run in served["runs"]]
+    per_run = [{step: percentiles([q[step] for q in run]) for step in steps} for run in runs]
     summary: dict[str, Any] = {
         step: {p: median([r[step][p] for r in per_run]) for p in ("p50", "p90", "p99")}
         for step in steps
     }
+    summary["p50_per_run"] = [r["total_ms"]["p50"] for r in per_run]
     summary["repeat"] = {
-        step: percentiles([q[step] for q in served["repeat"]])["p50"] for step in steps
+        step: median([percentiles([q[step] for q in s["repeat"]])["p50"] for s in rounds])
+        for step in steps
     }
     summary |= {
-        "questions": len(served["runs"][0]),
-        "runs": len(served["runs"]),
-        "load_seconds": served["load_seconds"],
-        "serving_rss_mb": served["serving_rss_mb"],
-        "serving_questions": served["serving_questions"],
-        "chunks": served["chunks"],
+        "questions": len(runs[0]),
+        "runs": len(runs),
+        "load_seconds": median([s["load_seconds"] for s in rounds]),
+        "serving_rss_mb": median([s["serving_rss_mb"] for s in rounds]),
+        "serving_questions": rounds[0]["serving_questions"],
+        "chunks": rounds[0]["chunks"],
     }
-    if "search_ms_one_thread" in served:  # the peer's FAISS, default threads vs. one
-        summary["faiss_threads"] = served["faiss_threads"]
-        summary["search_ms_one_thread"] = percentiles(served["search_ms_one_thread"])
+    if "search_ms_one_thread" in rounds[0]:  # the peer's FAISS, default threads vs. one
+        summary["faiss_threads"] = rounds[0]["faiss_threads"]
+        summary["search_ms_one_thread"] = percentiles(
+            [ms for s in rounds for ms in s["search_ms_one_thread"]]
+        )
     return summary
+
+
+def serve_in_rounds(
+    sides: list[Side], latency_plan: Path
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Warm latency, the sides taking turns: each answers one run of questions per round.
+
+    This machine's speed drifts over tens of seconds (README, *Performance*), so sides
+    measured one after the other for minutes would compare two machines. In each round
+    every side starts a fresh serving process, warms up, answers the round's run of
+    distinct questions and repeats it; the order of the sides alternates between rounds.
+    Returns each side's summary, and the error of each side that failed.
+    """
+    latency = json.loads(latency_plan.read_text(encoding="utf-8"))
+    served: dict[str, list[dict[str, Any]]] = {side.label: [] for side in sides}
+    failed: dict[str, str] = {}
+    rounds = len(latency["runs"])
+    for n, questions in enumerate(latency["runs"]):
+        round_plan = latency_plan.with_name(f"{latency_plan.stem}-round-{n + 1}.json")
+        round_plan.write_text(
+            json.dumps({"warm_up": latency["warm_up"], "runs": [questions]}), encoding="utf-8"
+        )
+        for side in sides if n % 2 == 0 else sides[::-1]:
+            if side.label in failed:
+                continue
+            say(f"{side.label}: warm questions, round {n + 1}/{rounds}, {len(questions)} + repeat")
+            try:
+                served[side.label].append(side.serve(round_plan))
+            except BenchError as exc:
+                failed[side.label] = str(exc)
+    summaries = {
+        label: latency_summary(rounds) for label, rounds in served.items() if label not in failed
+    }
+    return summaries, failed
+
+
+def per_run_ratios(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """Warm answer p50 against the peer's in the same round; the median is the robust ratio."""
+    ratios = [a / b for a, b in zip(ours["p50_per_run"], peer["p50_per_run"], strict=True)]
+    return {"p50_ratio_per_run": ratios, "p50_ratio_median": median(ratios)}
 
 
 def quality_summary(questions: list[LabelledQuestion], retrieved: dict[str, Any]) -> dict[str, Any]:
@@ -369,12 +412,12 @@ class Inputs:
 
 def run_sections(sides: list[Side], plan: Plan, inputs: Inputs, results: Results) -> None:
     """Run each section for every side in turn, so both sides of a row are measured close
-    together (a machine's load drifts). A side whose ingest failed skips the rest."""
+    together (a machine's load drifts); warm latency interleaves them further, in rounds.
+    A side whose ingest failed skips the rest."""
     bodies: dict[str, Callable[[Side], dict[str, Any]]] = {
         "ingest": lambda side: side.ingest(
             inputs.corpus, warm_up_corpus(inputs.corpus, plan.data_dir)
         ),
-        "query": lambda side: latency_summary(side.serve(inputs.latency_plan)),
         "cold": lambda side: cold_start(side, plan, inputs.cold_question),
         "quality": lambda side: quality_summary(
             inputs.questions, side.retrieve(inputs.quality_questions)
@@ -382,9 +425,10 @@ def run_sections(sides: list[Side], plan: Plan, inputs: Inputs, results: Results
     }
     measured: dict[str, dict[str, Any]] = {side.label: {} for side in sides}
     unusable: set[str] = set()
-    for name, body in bodies.items():
-        if name not in plan.sections:
+    for name in SECTIONS:
+        if name not in plan.sections or name == "scaling":
             continue
+        ready = []
         for side in sides:
             if side.label in unusable:
                 continue
@@ -394,18 +438,32 @@ def run_sections(sides: list[Side], plan: Plan, inputs: Inputs, results: Results
                     f"{side.label}: no index at {side.index}; run once with --sections ingest"
                 )
                 continue
-            try:
-                measured[side.label][name] = body(side)
-            except BenchError as exc:
-                say(f"{side.label}: {name} failed: {exc}")
-                results.errors.append(f"{side.label} {name}: {exc}")
-                if name == "ingest":
-                    unusable.add(side.label)
+            ready.append(side)
+        errors: dict[str, str] = {}
+        if name == "query":
+            summaries, errors = serve_in_rounds(ready, inputs.latency_plan)
+            for label, summary in summaries.items():
+                measured[label][name] = summary
+        else:
+            for side in ready:
+                try:
+                    measured[side.label][name] = bodies[name](side)
+                except BenchError as exc:
+                    errors[side.label] = str(exc)
+                    if name == "ingest":
+                        unusable.add(side.label)
+        for label, error in errors.items():
+            say(f"{label}: {name} failed: {error}")
+            results.errors.append(f"{label} {name}: {error}")
+    peer_query = next((measured[s.label].get("query") for s in sides if isinstance(s, Peer)), None)
     for side in sides:
         if isinstance(side, Peer):
             results.peer = measured[side.label]
-        else:
-            results.newsbot[side.label] = measured[side.label] | {"settings": side.settings}
+            continue
+        query = measured[side.label].get("query")
+        if query and peer_query:
+            query |= per_run_ratios(query, peer_query)
+        results.newsbot[side.label] = measured[side.label] | {"settings": side.settings}
 
 
 def cold_start(side: Side, plan: Plan, question: str) -> dict[str, Any]:
@@ -487,10 +545,10 @@ def ensure_peer_venv(venv: Path) -> Path:
 
 
 def latency_plan(questions: list[LabelledQuestion], plan: Plan) -> dict[str, Any]:
-    """Warm-up questions and ``query_runs`` disjoint runs of dev questions.
+    """Warm-up questions and ``query_runs`` disjoint runs of dev questions, one per round.
 
-    Every timed question is new to the process, so a cache of query embeddings never
-    answers one; the repeat pass (the last run again) is where a cache shows.
+    Every timed question is new to its process, so a cache of query embeddings never
+    answers one; the repeat pass (the run again) is where a cache shows.
     """
     pool = [q.query for q in questions]
     per_run = QUICK_QUESTIONS if plan.quick else LATENCY_QUESTIONS
@@ -626,7 +684,7 @@ def parse_plan(argv: list[str] | None) -> tuple[Plan, Path]:
         questions=DATA / "dev-queries.jsonl",
         sizes=sizes,
         ingest_runs=max(args.ingest_runs, 1),
-        query_runs=1 if args.quick else 3,
+        query_runs=1 if args.quick else QUERY_RUNS,
         cold_runs=1 if args.quick else 5,
         help_runs=3 if args.quick else 10,
     )
