@@ -15,6 +15,7 @@ Scoring many passages against a question's term weights is then a few NumPy oper
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,18 +143,16 @@ class SentenceIndex:
 
     def sentences(self, row: int) -> tuple[Sentence, ...]:
         first, last = int(self._chunk_ptr[row]), int(self._chunk_ptr[row + 1])
-        vocabulary = self.vocabulary
         # Plain lists: indexing memory-mapped arrays element by element is slow.
-        term_ptr = self._term_ptr[first : last + 1].tolist()
+        term_ptr = self._term_ptr[first : last + 1]
         ids = self._term_ids[term_ptr[0] : term_ptr[-1]].tolist()
-        base = term_ptr[0]
+        words = list(map(self.vocabulary.__getitem__, ids))
+        bounds = (term_ptr - term_ptr[0]).tolist()
         return tuple(
-            Sentence(
-                start,
-                end,
-                frozenset(vocabulary[i] for i in ids[term_ptr[j] - base : term_ptr[j + 1] - base]),
+            Sentence(start, end, frozenset(words[low:high]))
+            for (start, end), (low, high) in zip(
+                self._spans[first:last].tolist(), itertools.pairwise(bounds), strict=True
             )
-            for j, (start, end) in enumerate(self._spans[first:last].tolist())
         )
 
     def best_sentence_scores(self, rows: Sequence[int], weights: Mapping[str, float]) -> np.ndarray:
