@@ -354,7 +354,7 @@ def serve_in_rounds(
     latency = json.loads(latency_plan.read_text(encoding="utf-8"))
     served: dict[str, list[dict[str, Any]]] = {side.label: [] for side in sides}
     failed: dict[str, str] = {}
-    rounds = len(latency["runs"])
+    count = len(latency["runs"])
     for n, questions in enumerate(latency["runs"]):
         round_plan = latency_plan.with_name(f"{latency_plan.stem}-round-{n + 1}.json")
         round_plan.write_text(
@@ -363,13 +363,15 @@ def serve_in_rounds(
         for side in sides if n % 2 == 0 else sides[::-1]:
             if side.label in failed:
                 continue
-            say(f"{side.label}: warm questions, round {n + 1}/{rounds}, {len(questions)} + repeat")
+            say(f"{side.label}: warm questions, round {n + 1}/{count}, {len(questions)} + repeat")
             try:
                 served[side.label].append(side.serve(round_plan))
             except BenchError as exc:
                 failed[side.label] = str(exc)
     summaries = {
-        label: latency_summary(rounds) for label, rounds in served.items() if label not in failed
+        label: latency_summary(served_rounds)
+        for label, served_rounds in served.items()
+        if label not in failed
     }
     return summaries, failed
 
