@@ -635,16 +635,18 @@ def _export(model_dir: Path, target: Path) -> dict[str, Any]:
                 "set NEWSBOT_EMBEDDING_BACKEND=torch"
             ) from exc
     reference = _reference(model)
+
+    def agreement() -> float:
+        """How close what is now ``model.onnx`` comes to sentence-transformers."""
+        return _agreement(reference, OnnxEmbedder("export", model_dir, target / _MODEL_FILE))
+
     fused = _fuse(traced, target / _MODEL_FILE, transformer.config)
-    if fused:
-        cosine = _agreement(reference, OnnxEmbedder("export", model_dir, target / _MODEL_FILE))
-        if cosine < _FP32_MIN_COSINE:
-            logger.info("The fused graph of %s is off (cosine %.6f): unfused.", model_dir, cosine)
-            fused = False
+    if fused and (cosine := agreement()) < _FP32_MIN_COSINE:
+        logger.info("The fused graph of %s is off (cosine %.6f): unfused.", model_dir, cosine)
+        fused = False
     if not fused:
         os.replace(traced, target / _MODEL_FILE)
-        cosine = _agreement(reference, OnnxEmbedder("export", model_dir, target / _MODEL_FILE))
-        if cosine < _FP32_MIN_COSINE:
+        if (cosine := agreement()) < _FP32_MIN_COSINE:
             raise ConfigurationError(
                 f"the ONNX export of {model_dir} does not reproduce sentence-transformers "
                 f"(cosine {cosine:.6f} < {_FP32_MIN_COSINE}): set NEWSBOT_EMBEDDING_BACKEND=torch"
