@@ -254,47 +254,75 @@ def export(index_dir: Path | None, output: Path | None) -> None:
 @cli.command()
 @_index_option
 def chat(index_dir: Path | None) -> None:
-    """Ask questions interactively, as in a chat with the bot (/new, /sources, /quit)."""
+    """Ask questions interactively, as in a chat with the bot (/help lists the commands)."""
     from retrieval.conversation import Conversation
 
-    from .formatting import citation_line, format_answer_text
+    from .formatting import (
+        ASK_PRIVATELY_HTML,
+        EMPTY_ASK,
+        UNKNOWN_COMMAND,
+        citation_line,
+        format_answer_text,
+        format_stats_text,
+        help_html,
+        html_to_plain,
+        start_html,
+    )
 
     assistant = _assistant(load_settings(index_dir=index_dir))
     assistant.load()
     conversation = Conversation()
     last = None
-    click.echo(
-        "Ask about the news. /new forgets the conversation, /sources shows snippets, /quit leaves."
-    )
+    click.echo("Ask about the news. /help lists the commands, /quit leaves.")
     while True:
         try:
-            question = input("\n? ").strip()
+            line = input("\n? ").strip()
         except EOFError:
             return
-        if question in {"/quit", "/exit"}:
+        command, question = _split_command(line)
+        if command in {"quit", "exit"}:
             return
-        if question == "/new":
+        if command == "new":
             conversation.forget()
             click.echo("Starting afresh.")
-            continue
-        if question == "/sources":
+        elif command == "sources":
             if last is None or not last.citations:
                 click.echo("No sources yet.")
             else:
                 click.echo(
                     "\n".join(f"{citation_line(c)}\n    “{c.snippet}”" for c in last.citations)
                 )
-            continue
-        if not question:
-            continue
-        context = conversation.context_for(question)
-        try:
-            last = assistant.ask(question, context=context)
-        except NewsbotError as exc:
-            click.echo(f"Sorry: {exc}")
-            continue
-        conversation.remember(question, context)
-        click.echo(format_answer_text(last))
+        elif command == "help":
+            click.echo(html_to_plain(help_html()))
+        elif command == "start":
+            click.echo(html_to_plain(start_html(assistant.stats(), ASK_PRIVATELY_HTML)))
+        elif command == "stats":
+            click.echo(format_stats_text(assistant.stats()))
+        elif command not in {None, "ask"}:
+            click.echo(UNKNOWN_COMMAND)
+        elif command == "ask" and not question:
+            click.echo(EMPTY_ASK)
+        elif question:
+            context = conversation.context_for(question)
+            try:
+                last = assistant.ask(question, context=context)
+            except NewsbotError as exc:
+                click.echo(f"Sorry: {exc}")
+                continue
+            conversation.remember(question, context)
+            click.echo(format_answer_text(last))
+
+
+def _split_command(line: str) -> tuple[str | None, str]:
+    """``("help", "")`` for ``/help@newsbot``; ``(None, line)`` when the line is a question.
+
+    As in Telegram, a line starting with ``/`` is a command, whatever follows; its name is
+    matched without case and without the ``@botname`` that group chats add.
+    """
+    if not line.startswith("/"):
+        return None, line
+    word, *rest = line[1:].split(maxsplit=1) or [""]
+    return word.split("@", 1)[0].lower(), " ".join(rest)
 
 
 @cli.command()

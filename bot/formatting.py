@@ -185,6 +185,54 @@ def describe_corpus_html(stats: IndexStats) -> str:
     return f"I know <b>{stats.articles:,}</b> news {noun}, published {_date_range(stats)}."
 
 
+# -- Command replies, shared by the bot and `newsbot chat` so the two cannot drift apart ----
+
+UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
+EMPTY_ASK = "Ask something after /ask, e.g. /ask Who met whom in Lima?"
+
+#: How to ask in a private chat, and in the terminal chat, which works like one.
+ASK_PRIVATELY_HTML = (
+    "Just write a question, e.g. <i>Who met whom in Lima?</i> Follow-ups such as "
+    "<i>and what award did he receive?</i> are read with the question before; "
+    "/new starts afresh and /sources shows the snippets behind my last answer."
+)
+
+_HOW_TO_ASK_HTML = (
+    "<b>How to ask</b>\n"
+    "In this chat, write a question or use /ask <i>question</i>. Every claim in my "
+    "answer carries a number [1] pointing to its source.\n\n"
+    "/sources — full sources and snippets of my last answer\n"
+    "/new — forget the conversation (follow-ups lean on the previous question)\n"
+    "/stats — what I have read"
+)
+
+
+def start_html(stats: IndexStats, how: str) -> str:
+    """The /start greeting: what the bot does, what it knows and ``how`` to ask here."""
+    return (
+        "<b>Hello!</b> I answer questions about the news and cite the articles I used.\n"
+        f"{describe_corpus_html(stats)}\n\n{how}"
+    )
+
+
+def help_html(bot_username: str | None = None) -> str:
+    """/help: the commands of a chat with the bot.
+
+    With the bot's username, Telegram's text, which also explains groups and inline mode;
+    without, the terminal chat's, which has no groups but commands of its own.
+    """
+    if bot_username is None:
+        return (
+            f"{_HOW_TO_ASK_HTML}\n/start — what I know\n/help — this list\n/quit or /exit — leave"
+        )
+    return (
+        f"{_HOW_TO_ASK_HTML}\n\n"
+        f"<b>In groups</b> I only answer when addressed: /ask <i>question</i>, "
+        f"a mention (@{bot_username} <i>question</i>) or a reply to one of my messages.\n"
+        f"<b>In any chat</b> type @{bot_username} <i>question</i> and pick the answer to send it."
+    )
+
+
 def short_answer(answer: Answer, width: int = 120) -> str:
     """The first claim of an answer without its marker, for an inline result's title."""
     if answer.abstained:
@@ -342,7 +390,7 @@ class _PlainText(HTMLParser):
 
 
 def format_evaluation_text(rows: list[tuple[str, EvaluationReport]], *, detail: bool) -> str:
-    """A table per configuration; with ``detail``, per question type and abstention too."""
+    """Retrieval and answer tables per configuration; with ``detail``, per question type too."""
     header = f"{'':34}{'questions':>10}{'Hits@4':>8}{'Hits@10':>8}{'MRR@10':>8}{'MAP@10':>8}"
     lines = [header]
 
@@ -352,11 +400,29 @@ def format_evaluation_text(rows: list[tuple[str, EvaluationReport]], *, detail: 
             f"{means['mrr@10']:>8.3f}{means['map@10']:>8.3f}"
         )
 
+    def answers(name: str, means: dict[str, float]) -> str:
+        if "answered_right" not in means:
+            return f"{name:34}{'(not composed)':>16}"
+        return (
+            f"{name:34}{means['answered_right']:>8.1%}{means['first_citation_right']:>13.1%}"
+            f"{means['declined']:>10.1%}{means['cited_articles']:>11.2f}{means['padded']:>9.1%}"
+        )
+
     for name, report in rows:
         lines.append(row(name, report.overall.means()))
         if detail:
             for kind, scores in sorted(report.by_type.items()):
                 lines.append(row(f"  {kind}", scores.means()))
+    lines.append("")
+    lines.append(
+        f"{'answers (answerable questions)':34}{'right':>8}{'first right':>13}{'declined':>10}"
+        f"{'articles':>11}{'padded':>9}"
+    )
+    for name, report in rows:
+        lines.append(answers(name, report.overall.means()))
+        if detail:
+            for kind, scores in sorted(report.by_type.items()):
+                lines.append(answers(f"  {kind}", scores.means()))
     lines.append("")
     lines.append(f"{'':34}{'null declined':>16}{'answerable declined':>22}{'p50 ms':>9}")
     for name, report in rows:

@@ -36,13 +36,17 @@ from retrieval.conversation import Conversation
 
 from .access import AccessPolicy, RateLimiter
 from .formatting import (
-    describe_corpus_html,
+    ASK_PRIVATELY_HTML,
+    EMPTY_ASK,
+    UNKNOWN_COMMAND,
     format_answer_html,
     format_sources_html,
     format_stats_html,
+    help_html,
     html_to_plain,
     short_answer,
     split_html,
+    start_html,
 )
 
 if TYPE_CHECKING:
@@ -134,43 +138,23 @@ class NewsBot:
         stats = await asyncio.to_thread(self.assistant.stats)
         chat = update.effective_chat
         if chat is not None and chat.type == ChatType.PRIVATE:
-            how = (
-                "Just write a question, e.g. <i>Who met whom in Lima?</i> Follow-ups such as "
-                "<i>and what award did he receive?</i> are read with the question before; "
-                "/new starts afresh and /sources shows the snippets behind my last answer."
-            )
+            how = ASK_PRIVATELY_HTML
         else:
             how = (
                 f"Ask with /ask <i>question</i>, by mentioning @{context.bot.username} or by "
                 "replying to one of my messages; I stay quiet otherwise."
             )
-        text = (
-            "<b>Hello!</b> I answer questions about the news and cite the articles I used.\n"
-            f"{describe_corpus_html(stats)}\n\n{how}\n\n"
-            "/help says how to use me in groups and in other chats."
-        )
-        await self._reply(update, text)
+        more = "/help says how to use me in groups and in other chats."
+        await self._reply(update, f"{start_html(stats, how)}\n\n{more}")
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        name = context.bot.username
-        text = (
-            "<b>How to ask</b>\n"
-            "In this chat, write a question or use /ask <i>question</i>. Every claim in my "
-            "answer carries a number [1] pointing to its source.\n\n"
-            "/sources — full sources and snippets of my last answer\n"
-            "/new — forget the conversation (follow-ups lean on the previous question)\n"
-            "/stats — what I have read\n\n"
-            f"<b>In groups</b> I only answer when addressed: /ask <i>question</i>, "
-            f"a mention (@{name} <i>question</i>) or a reply to one of my messages.\n"
-            f"<b>In any chat</b> type @{name} <i>question</i> and pick the answer to send it."
-        )
-        await self._reply(update, text)
+        await self._reply(update, help_html(context.bot.username))
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/ask <question> — everywhere, including /ask@botname in groups."""
         question = " ".join(context.args or [])
         if not question.strip():
-            await self._reply(update, "Ask something after /ask, e.g. /ask Who met whom in Lima?")
+            await self._reply(update, EMPTY_ASK)
             return
         await self._answer(update, context, question)
 
@@ -190,7 +174,7 @@ class NewsBot:
         await self._reply(update, "Starting afresh: your next question stands on its own.")
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._reply(update, "I don't know that command. /help lists what I can do.")
+        await self._reply(update, UNKNOWN_COMMAND)
 
     # -- messages -------------------------------------------------------------------------
 

@@ -278,6 +278,40 @@ def test_chat_answers_follow_ups_in_context(runner, sample_index_dir):
     assert "Starting afresh." in result.output
 
 
+def _chat(runner, index_dir: Path, *lines: str) -> list[str]:
+    """What the chat printed after each line typed (the banner left out)."""
+    session = "".join(f"{line}\n" for line in (*lines, "/quit"))
+    result = runner.invoke(cli, ["chat", "--index", str(index_dir)], input=session)
+    assert result.exit_code == 0, result.output
+    return result.output.split("\n? ")[1:-1]
+
+
+def test_chat_help_lists_the_commands_instead_of_answering(runner, sample_index_dir):
+    for command in ("/help", "/help@newsbot", "/HELP"):
+        (reply,) = _chat(runner, sample_index_dir, command)
+        assert "/new" in reply and "/sources" in reply and "/quit" in reply
+        assert "Sources" not in reply and "could not find" not in reply
+
+
+def test_chat_start_and_stats_say_what_is_indexed(runner, sample_index_dir):
+    start, stats = _chat(runner, sample_index_dir, "/start", "/stats@newsbot")
+    assert "Hello!" in start and "I know 2 news articles, published on 2024-11-14." in start
+    assert "<b>" not in start  # Telegram's markup is not shown in a terminal
+    assert "articles      2" in stats and "2024-11-14 to 2024-11-14" in stats
+
+
+def test_chat_unknown_commands_are_not_answered_as_questions(runner, sample_index_dir):
+    replies = _chat(runner, sample_index_dir, "/lima", "/who met whom in Lima?", "/ask")
+    unknown = "I don't know that command. /help lists what I can do."
+    assert replies[:2] == [f"{unknown}\n", f"{unknown}\n"]
+    assert replies[2].startswith("Ask something after /ask")
+
+
+def test_chat_ask_answers_the_question_after_it(runner, sample_index_dir):
+    (reply,) = _chat(runner, sample_index_dir, f"/ask@newsbot {LIMA}")
+    assert "Luong Cuong" in reply.split("Sources")[0] and "\nSources\n" in reply
+
+
 def test_eval_scores_labelled_questions(runner, sample_index_dir):
     questions = DATA / "sample-questions.jsonl"
     result = runner.invoke(
