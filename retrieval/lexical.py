@@ -2,17 +2,26 @@
 
 News questions are full of outlets, names and dates that a small dense model blurs; exact
 term matching catches them. Terms are the same lemmatised stems the answer composer uses.
+
+People type names as they hear them ("martin scorcese", "jannik siner"), and a misspelt
+name matches nothing. A question's terms that the corpus does not know are corrected
+against the index's own vocabulary with SymSpell (symspellpy), keeping only a correction
+that occurs in a passage beside another word of the question: "siner" is one letter from
+both "singer" and "sinner", and only "sinner" shares passages with "jannik".
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
+from symspellpy import SymSpell, Verbosity
 
 from .text import terms
 
@@ -27,14 +36,22 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 # Saved with each index, so an index keeps the k1 it was built with until the next commit.
 _K1 = 1.2
 _B = 0.75
+# Corrections: terms shorter than this are left alone (too many near neighbours); up to this
+# length one edit is allowed, beyond it two.
+_MIN_CORRECTED = 4
+_ONE_EDIT_UP_TO = 6
 
 
 class LexicalIndex:
     """BM25 scores for a question over every stored passage (row i = chunk i)."""
 
-    def __init__(self, model: bm25s.BM25, size: int) -> None:
+    def __init__(self, model: bm25s.BM25, size: int, *, correct: bool = True) -> None:
         self._model = model
         self._size = size
+        self._correct = correct
+        self._speller: SymSpell | None = None
+        self._speller_lock = threading.Lock()
+        self.query_terms = lru_cache(maxsize=4096)(self._query_terms)
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> LexicalIndex:
@@ -58,24 +75,107 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self._size
 
+    def uncorrected(self) -> LexicalIndex:
+        """The same index, taking misspelt words as they come (for the evaluation's ablation)."""
+        return LexicalIndex(self._model, self._size, correct=False)
+
     def __contains__(self, term: object) -> bool:
         """Whether ``term`` (as :func:`terms` makes it) occurs anywhere in the corpus."""
         return self._size > 0 and term in self._model.vocab_dict
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of ``term`` (BM25's form); 0 for an unknown term."""
-        token = self._model.vocab_dict.get(term) if self._size else None
-        if token is None:
-            return 0.0
+        df = self.document_frequency(term)
+        return math.log(1 + (self._size - df + 0.5) / (df + 0.5)) if df else 0.0
+
+    def weight(self, term: str) -> float:
+        """How much ``term`` says about what a question asks: its IDF, and for a term no
+        passage contains the most there is (a question about "net-zero emissions" over a
+        corpus that never says "emissions" is mostly about what the corpus lacks)."""
+        return self.idf(term) or math.log(1 + (self._size + 0.5) / 0.5)
+
+    def document_frequency(self, term: str) -> int:
+        """How many passages contain ``term``."""
+        return len(self._documents(term))
+
+    def _documents(self, term: str) -> np.ndarray:
+        """The passages containing ``term``, as sorted row numbers."""
+        token = self._model.vocab_dict.get(term) if self._size and term else None
         indptr = self._model.scores["indptr"]
-        df = int(indptr[token + 1] - indptr[token])
-        return math.log(1 + (self._size - df + 0.5) / (df + 0.5))
+        if token is None or token + 1 >= len(indptr):
+            return np.zeros(0, np.int32)
+        return self._model.scores["indices"][indptr[token] : indptr[token + 1]]
+
+    def _query_terms(self, text: str) -> tuple[str, ...]:
+        """The terms of ``text``, each unknown one replaced by its correction if it has one.
+
+        Cached: a question's terms are asked for by the search, the rerank and the answer.
+        """
+        found = terms(text)
+        unknown = [t for t in dict.fromkeys(found) if t not in self]
+        if not unknown or not self._correct:
+            return tuple(found)
+        corrections = self.corrections(unknown, context=[t for t in found if t in self])
+        return tuple(corrections.get(t, t) for t in found)
+
+    def corrections(self, unknown: Sequence[str], context: Sequence[str]) -> dict[str, str]:
+        """The corpus term each of ``unknown`` was probably meant to be (absent: none).
+
+        Candidates are the known terms fewest edits away. With ``context`` (the question's
+        known terms), each scores the IDF of the context terms it shares a passage with, and
+        one that shares none is no correction; without, the most frequent wins.
+        """
+        beside = [(self._documents(t), self.idf(t)) for t in dict.fromkeys(context)]
+        fixed: dict[str, str] = {}
+        for term in unknown:
+            if len(term) < _MIN_CORRECTED or not term.isalpha():
+                continue
+            edits = 1 if len(term) <= _ONE_EDIT_UP_TO else 2
+            candidates = [s.term for s in self._spell(term, edits)]
+            if not beside:
+                best = max(candidates, key=self.document_frequency, default=None)
+            else:
+                shared = {
+                    c: sum(
+                        idf for docs, idf in beside if np.intersect1d(self._documents(c), docs).size
+                    )
+                    for c in candidates
+                }
+                best = max(
+                    shared, key=lambda c: (shared[c], self.document_frequency(c)), default=None
+                )
+                best = best if best is not None and shared[best] > 0 else None
+            if best is not None:
+                fixed[term] = best
+        return fixed
+
+    def warm_up(self) -> None:
+        """Build the spelling dictionary now (~2 s per 30,000 terms), not on a user's typo."""
+        self._dictionary()
+
+    def _dictionary(self) -> SymSpell:
+        with self._speller_lock:
+            if self._speller is None:
+                speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+                frequency = np.diff(self._model.scores["indptr"]) if self._size else []
+                for known, token in (self._model.vocab_dict if self._size else {}).items():
+                    if known and token < len(frequency) and frequency[token]:
+                        speller.create_dictionary_entry(known, int(frequency[token]))
+                self._speller = speller
+            return self._speller
+
+    def _spell(self, term: str, edits: int) -> list:
+        """SymSpell's closest known terms."""
+        return self._dictionary().lookup(term, Verbosity.CLOSEST, max_edit_distance=edits)
 
     def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every passage for ``query`` (zeros if no term is known)."""
+        """BM25 score of every passage for ``query`` (zeros if no term is known).
+
+        Misspelt terms count as their corrections (see the module docstring).
+        """
         if self._size == 0:
             return np.zeros(0, dtype=np.float32)
-        ids = self._model.get_tokens_ids(terms(query))
+        ids = self._model.get_tokens_ids(list(self.query_terms(query)))
         if not ids:
             return np.zeros(self._size, dtype=np.float32)
         return np.asarray(self._model.get_scores_from_ids(ids, weight_mask=weights), np.float32)
