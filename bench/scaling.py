@@ -256,7 +256,7 @@ def _product_index(
     shutil.rmtree(directory.parent, ignore_errors=True)
     directory.mkdir(parents=True)
     articles, chunks = source.replicated(n)
-    content = NewContent(articles, chunks, source.synthetic_vectors(n))
+    content = NewContent.with_passage_vectors(articles, chunks, source.synthetic_vectors(n))
     _say(f"scaling: committing {n:,} chunks ({len(articles):,} articles) to {directory}")
     m = source.manifest
     with index_locked(directory):

@@ -6,7 +6,7 @@ Layout of an index directory::
     gen-000003/          one complete, immutable generation
         vectors.faiss    FAISS index; row i is chunk i
         lexical/         BM25 index (bm25s); document i is chunk i
-        sentences/       each chunk's sentences and their terms (see sentences.py)
+        sentences/       each chunk's sentences, their terms and vectors (see sentences.py)
         rows.npz         per-row outlet, month, day and article, for boosts and caps
         store.sqlite     articles (cleaned text and metadata) and chunks (offsets, row ids)
     .write.lock          held by the one process that may write
@@ -44,14 +44,14 @@ from corpus.errors import IndexStoreError
 from .chunking import Chunk
 from .durable import publish_directory, write_atomically
 from .lexical import LexicalIndex
-from .sentences import SentenceIndex
+from .sentences import Sentence, SentenceIndex, sentences_of
 from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
 
 __all__ = ["FaissIndex", "Manifest", "NewContent", "commit", "index_exists", "locked"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
@@ -374,33 +374,23 @@ class FaissIndex:
 
     @property
     def sentences(self) -> SentenceIndex:
-        """The chunks' sentences and terms; rebuilt in memory for an index that predates them."""
+        """The chunks' sentences, their terms and vectors."""
         with self._sentences_lock:
             if self._sentences is None:
                 directory = self.index_dir / self.generation / SENTENCES_NAME
-                if directory.is_dir():
-                    try:
-                        self._sentences = SentenceIndex.load(directory)
-                    except (OSError, ValueError) as exc:
-                        raise _damaged(
-                            self.index_dir, f"{SENTENCES_NAME}/ cannot be read ({exc})"
-                        ) from None
-                    if len(self._sentences) != len(self):
-                        raise _damaged(
-                            self.index_dir,
-                            f"{SENTENCES_NAME}/ covers {len(self._sentences)} passages, "
-                            f"the manifest says {len(self)}",
-                        )
-                else:
-                    logger.info(
-                        "the index at %s predates stored sentences; splitting %d passages "
-                        "now (the next ingest stores them)",
+                try:
+                    sentences = SentenceIndex.load(directory)
+                except (OSError, ValueError) as exc:
+                    raise _damaged(
+                        self.index_dir, f"{SENTENCES_NAME}/ cannot be read ({exc})"
+                    ) from None
+                if len(sentences) != len(self):
+                    raise _damaged(
                         self.index_dir,
-                        len(self),
+                        f"{SENTENCES_NAME}/ covers {len(sentences)} passages, "
+                        f"the manifest says {len(self)}",
                     )
-                    self._sentences = SentenceIndex.empty().extended(
-                        c.text for c in self.all_chunks()
-                    )
+                self._sentences = sentences
             return self._sentences
 
     def sources(self) -> tuple[str, ...]:
@@ -493,11 +483,27 @@ class FaissIndex:
 
 @dataclass(frozen=True, slots=True)
 class NewContent:
-    """Articles, their chunks and the chunks' vectors, to append to an index."""
+    """Articles, their chunks and the chunks' vectors, to append to an index.
+
+    ``sentences`` are each chunk's sentences (:func:`sentences_of`) and
+    ``sentence_vectors`` one vector per sentence, in that order.
+    """
 
     articles: Sequence[Article]
     chunks: Sequence[Chunk]
     vectors: np.ndarray
+    sentences: Sequence[tuple[Sentence, ...]]
+    sentence_vectors: np.ndarray
+
+    @classmethod
+    def with_passage_vectors(
+        cls, articles: Sequence[Article], chunks: Sequence[Chunk], vectors: np.ndarray
+    ) -> NewContent:
+        """Content whose sentences take their passage's vector: for indexes built from
+        synthetic vectors, without a model (tests, the scaling bench)."""
+        sentences = [sentences_of(c.text) for c in chunks]
+        counts = [len(row) for row in sentences]
+        return cls(articles, chunks, vectors, sentences, np.repeat(vectors, counts, axis=0))
 
 
 def write_lock(index_dir: Path, timeout: float = 0) -> FileLock:
@@ -545,8 +551,8 @@ def commit(
     ``vector_config`` says when the vectors go from exact to approximate search (see
     ``vectors.py``); a commit that crosses it rebuilds them.
     """
-    if len(new.chunks) != len(new.vectors):
-        raise ValueError("one vector per chunk is required")
+    if not len(new.chunks) == len(new.vectors) == len(new.sentences):
+        raise ValueError("one vector and one sentence list per chunk are required")
     index_dir.mkdir(parents=True, exist_ok=True)
     _sweep(index_dir, keep={base.generation} if base else set())
     name = _next_generation(index_dir)
@@ -597,9 +603,9 @@ def commit(
         staging / LEXICAL_NAME
     )
     # Sentences, unlike BM25 statistics, do not depend on other passages: append them.
-    (base.sentences if base else SentenceIndex.empty()).extended(c.text for c in new.chunks).save(
-        staging / SENTENCES_NAME
-    )
+    (base.sentences if base else SentenceIndex.empty(dimension)).extended(
+        new.sentences, new.sentence_vectors
+    ).save(staging / SENTENCES_NAME)
 
     vectors = extend_index(
         faiss.read_index(str(base.index_dir / base.generation / VECTORS_NAME))

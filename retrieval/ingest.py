@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from corpus.articles import Article
 from corpus.errors import ArticleError
 from corpus.loaders import load_paths
@@ -15,6 +17,7 @@ from corpus.loaders import load_paths
 from .chunking import chunk_article
 from .embedding import Embedder
 from .index import FaissIndex, Manifest, NewContent, commit, index_exists, locked
+from .sentences import sentences_of
 from .settings import RetrievalSettings
 
 
@@ -105,7 +108,11 @@ def _commit_batch(
     embedder: Embedder,
     progress: bool,
 ) -> tuple[Manifest, int]:
-    """Chunk, embed and commit ``batch`` on top of ``base``; the manifest and chunk count."""
+    """Chunk, embed and commit ``batch`` on top of ``base``; the manifest and chunk count.
+
+    Each sentence is embedded on its own as well, for choosing the sentences that answer
+    (``selection.py``); a sentence repeated in the overlap of two passages is embedded once.
+    """
     chunks = [
         chunk
         for article in batch
@@ -117,9 +124,17 @@ def _commit_batch(
         )
     ]
     vectors = embedder.embed_documents([c.embedding_text for c in chunks], progress=progress)
+    sentences = [sentences_of(c.text) for c in chunks]
+    texts = [c.text[s.start : s.end] for c, row in zip(chunks, sentences, strict=True) for s in row]
+    position = {text: i for i, text in enumerate(dict.fromkeys(texts))}
+    sentence_vectors = (
+        embedder.embed_documents(list(position), progress=progress)[[position[t] for t in texts]]
+        if texts
+        else np.zeros((0, embedder.dimension), np.float32)
+    )
     manifest = commit(
         settings.index_dir,
-        NewContent(batch, chunks, vectors),
+        NewContent(batch, chunks, vectors, sentences, sentence_vectors),
         base=base,
         model=embedder.name,
         dimension=embedder.dimension,

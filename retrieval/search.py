@@ -23,7 +23,6 @@ from .index import FaissIndex
 from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, plan_question, source_matcher
 from .sentences import Sentence
-from .text import terms
 
 __all__ = ["Hit", "SearchConfig", "Searcher", "top_rows"]
 
@@ -41,13 +40,17 @@ class Hit:
     """A retrieved passage; ``score`` is its fused rank score.
 
     ``sentences`` are the passage's sentences as indexed (empty if not known), so the
-    answer composer need not split and lemmatise them again.
+    answer composer need not split and lemmatise them again. ``similarity`` is the
+    question's cosine with the passage and ``sentence_similarity`` with each sentence
+    (empty when the search embedded no question).
     """
 
     chunk: Chunk
     score: float
     row: int
     sentences: tuple[Sentence, ...] = ()
+    similarity: float = 0.0
+    sentence_similarity: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class SearchConfig:
     rerank: bool = True
     rerank_depth: int = 50
     rerank_weight: float = 1.25
+    sentence_similarity_weight: float = 0.5
     # How much the whole question's ranking counts, against 1 for each part it splits into.
     whole_question_weight: float = 0.5
 
@@ -178,7 +182,7 @@ class Searcher:
                     self.lexical.scores(part.text) if self.config.mode != "dense" else None
                 )
             rankings.append((self._rank(part, nearest, lexical[part.text]), weight))
-        return self._merge(rankings, k)
+        return self._merge(rankings, k, vector)
 
     # -- one part -------------------------------------------------------------------------
 
@@ -219,26 +223,32 @@ class Searcher:
             scores = scores * boost[candidates]
         order = np.argsort(-scores, kind="stable")
         ranked = _Ranked(candidates[order], scores[order])
-        return self._rerank(part, ranked) if config.rerank else ranked
+        return self._rerank(part, ranked, vector) if config.rerank else ranked
 
-    def _rerank(self, part: QueryPart, ranked: _Ranked) -> _Ranked:
+    def _rerank(self, part: QueryPart, ranked: _Ranked, vector: np.ndarray | None) -> _Ranked:
         """Re-score the top passages by their single best sentence.
 
         Evidence is usually one sentence; a passage that states what the part asks in one
         sentence beats one that scatters the same words. A sentence scores the IDF-weighted
-        share of the part's terms it contains.
+        share of the part's terms it contains; and, for the question worded otherwise than
+        its answer, the passage's sentence most similar to the question adds its cosine
+        (min-max normalised, ``sentence_similarity_weight``; README, *Answers*).
         """
         depth = min(self.config.rerank_depth, len(ranked.rows))
         if depth < 2:
             return ranked
-        wanted = set(terms(part.text))
+        wanted = set(self.lexical.query_terms(part.text))
         weights = {t: self.lexical.idf(t) for t in wanted}
         total = sum(weights.values())
         if total == 0:
             return ranked
         top_rows = [int(r) for r in ranked.rows[:depth]]
-        best = self.index.sentences.best_sentence_scores(top_rows, weights) / total
+        sentences = self.index.sentences
+        best = sentences.best_sentence_scores(top_rows, weights) / total
         head = _minmax(ranked.scores[:depth]) + self.config.rerank_weight * best
+        if vector is not None and self.config.sentence_similarity_weight:
+            similar = sentences.best_similarities(top_rows, vector)
+            head += self.config.sentence_similarity_weight * _minmax(similar)
         order = np.argsort(-head, kind="stable")
         # Keep reranked passages above the rest, whose scores are on another scale.
         rows = np.concatenate([ranked.rows[:depth][order], ranked.rows[depth:]])
@@ -263,7 +273,9 @@ class Searcher:
 
     # -- all parts ------------------------------------------------------------------------
 
-    def _merge(self, rankings: list[tuple[_Ranked, float]], k: int) -> list[Hit]:
+    def _merge(
+        self, rankings: list[tuple[_Ranked, float]], k: int, vector: np.ndarray | None
+    ) -> list[Hit]:
         """Fuse the parts' rankings by rank, at most ``max_chunks_per_article`` per article.
 
         A passage scores ``weight / (1 + rank)`` in each part's ranking, summed: every
@@ -291,10 +303,22 @@ class Searcher:
                     break
         picked_rows = unique[picked].tolist()
         sentences = self.index.sentences
+        similarity = (
+            (self.index.vectors(picked_rows) @ vector).tolist()
+            if vector is not None and picked_rows
+            else [0.0] * len(picked_rows)
+        )
         return [
-            Hit(chunk, float(fused[i]), row, sentences.sentences(row))
-            for chunk, i, row in zip(
-                self.index.chunks(picked_rows), picked, picked_rows, strict=True
+            Hit(
+                chunk,
+                float(fused[i]),
+                row,
+                sentences.sentences(row),
+                cosine,
+                tuple(sentences.similarities(row, vector).tolist()) if vector is not None else (),
+            )
+            for chunk, i, row, cosine in zip(
+                self.index.chunks(picked_rows), picked, picked_rows, similarity, strict=True
             )
         ]
 

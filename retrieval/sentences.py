@@ -9,8 +9,12 @@ usually one sentence. Splitting sentences and lemmatising words at question time
     spans        (start, end) of each sentence within its passage's text
     term_ptr     term ids of sentence s are term_ids[term_ptr[s] .. term_ptr[s + 1]]
     term_ids     distinct term ids of each sentence
+    vectors      sentence s embedded on its own, as 8-bit integers (unit vector × 127)
 
-Scoring many passages against a question's term weights is then a few NumPy operations.
+Scoring many passages against a question's term weights is then a few NumPy operations, and
+a question's similarity to the sentences of its passages one small matrix product. The
+vectors are what lets the answer pick "The book is divided into 20 categories" for "how is
+the bestiary organised?", which shares no word with it (README, *Answers*).
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from .text import split_sentences, terms
 
 __all__ = ["Sentence", "SentenceIndex", "sentences_of"]
 
-_ARRAYS = ("chunk_ptr", "spans", "term_ptr", "term_ids")
+_ARRAYS = ("chunk_ptr", "spans", "term_ptr", "term_ids", "vectors")
 _VOCABULARY = "vocabulary.json"
+# Unit vectors stored as int8: cosines move by about 0.002, at a quarter of float32's size.
+_SCALE = 127.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,11 @@ def sentences_of(text: str) -> tuple[Sentence, ...]:
     )
 
 
+def quantized(vectors: np.ndarray) -> np.ndarray:
+    """Unit vectors as the int8 rows :class:`SentenceIndex` stores."""
+    return np.clip(np.rint(np.asarray(vectors, np.float32) * _SCALE), -127, 127).astype(np.int8)
+
+
 class SentenceIndex:
     """The sentences of rows 0 … n-1, with their terms as ids into one vocabulary."""
 
@@ -58,6 +69,7 @@ class SentenceIndex:
         spans: np.ndarray,
         term_ptr: np.ndarray,
         term_ids: np.ndarray,
+        vectors: np.ndarray,
     ) -> None:
         self.vocabulary = vocabulary
         self._ids = {term: i for i, term in enumerate(vocabulary)}
@@ -65,15 +77,17 @@ class SentenceIndex:
         self._spans = spans
         self._term_ptr = term_ptr
         self._term_ids = term_ids
+        self._vectors = vectors
 
     @classmethod
-    def empty(cls) -> SentenceIndex:
+    def empty(cls, dimension: int = 0) -> SentenceIndex:
         return cls(
             [],
             np.zeros(1, np.int64),
             np.zeros((0, 2), np.int32),
             np.zeros(1, np.int64),
             np.zeros(0, np.int32),
+            np.zeros((0, dimension), np.int8),
         )
 
     def __len__(self) -> int:
@@ -82,16 +96,17 @@ class SentenceIndex:
 
     # -- building ------------------------------------------------------------------------
 
-    def extended(self, texts: Iterable[str]) -> SentenceIndex:
-        """A new index: these rows, then one row per text (this one is left as it is)."""
+    def extended(self, rows: Iterable[tuple[Sentence, ...]], vectors: np.ndarray) -> SentenceIndex:
+        """A new index: these rows, then ``rows`` (each a passage's sentences, as
+        :func:`sentences_of` gives them) with ``vectors``, one per sentence in order, as
+        float unit vectors. This one is left as it is."""
         vocabulary = list(self.vocabulary)
         ids = dict(self._ids)
         counts: list[int] = []
         spans: list[tuple[int, int]] = []
         term_counts: list[int] = []
         term_ids: list[int] = []
-        for text in texts:
-            sentences = sentences_of(text)
+        for sentences in rows:
             counts.append(len(sentences))
             for sentence in sentences:
                 spans.append((sentence.start, sentence.end))
@@ -101,12 +116,18 @@ class SentenceIndex:
                         ids[term] = len(vocabulary)
                         vocabulary.append(term)
                     term_ids.append(ids[term])
+        new_vectors = quantized(vectors)
+        if new_vectors.ndim != 2 or len(new_vectors) != len(spans):
+            raise ValueError(f"{len(new_vectors)} sentence vectors for {len(spans)} sentences")
+        if len(self._vectors) and new_vectors.shape[1] != self._vectors.shape[1]:
+            raise ValueError("sentence vectors of another dimension")
         return SentenceIndex(
             vocabulary,
             _append_offsets(self._chunk_ptr, counts),
             np.concatenate([self._spans, np.array(spans, np.int32).reshape(-1, 2)]),
             _append_offsets(self._term_ptr, term_counts),
             np.concatenate([self._term_ids, np.array(term_ids, np.int32)]),
+            np.concatenate([self._vectors, new_vectors]) if len(self._vectors) else new_vectors,
         )
 
     def save(self, directory: Path) -> None:
@@ -136,6 +157,7 @@ class SentenceIndex:
             len(chunk_ptr) >= 1
             and int(chunk_ptr[-1]) == len(self._spans) == len(term_ptr) - 1
             and int(term_ptr[-1]) == len(self._term_ids)
+            and len(self._vectors) == len(self._spans)
         ):
             raise ValueError("sentence arrays of different lengths")
 
@@ -154,6 +176,26 @@ class SentenceIndex:
                 self._spans[first:last].tolist(), itertools.pairwise(bounds), strict=True
             )
         )
+
+    def similarities(self, row: int, query: np.ndarray) -> np.ndarray:
+        """Cosine of each sentence of ``row`` (in order) with the unit vector ``query``."""
+        first, last = int(self._chunk_ptr[row]), int(self._chunk_ptr[row + 1])
+        block = self._vectors[first:last]
+        if not block.size:
+            return np.zeros(last - first, np.float32)
+        return (block.astype(np.float32) @ np.asarray(query, np.float32)) / _SCALE
+
+    def best_similarities(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
+        """For each row, the highest cosine of one of its sentences with ``query``."""
+        rows_ = np.asarray(rows, np.int64)
+        first, last = self._chunk_ptr[rows_], self._chunk_ptr[rows_ + 1]
+        result = np.full(len(rows_), -1.0, np.float32)
+        sentence_ids = _ranges(first, last)
+        if not len(sentence_ids):
+            return result
+        cosines = (self._vectors[sentence_ids].astype(np.float32) @ query) / _SCALE
+        np.maximum.at(result, np.repeat(np.arange(len(rows_)), last - first), cosines)
+        return result
 
     def best_sentence_scores(self, rows: Sequence[int], weights: Mapping[str, float]) -> np.ndarray:
         """For each row, the highest sum of ``weights`` over the terms of one of its sentences."""

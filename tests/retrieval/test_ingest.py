@@ -11,14 +11,18 @@ DATA = Path(__file__).parents[1] / "data"
 
 
 class CountingEmbedder:
-    """The real embedder, counting how many texts it was asked to embed."""
+    """The real embedder, keeping every text it was asked to embed."""
 
     def __init__(self, inner):
-        self.inner, self.name, self.dimension, self.embedded = inner, inner.name, inner.dimension, 0
+        self.inner, self.name, self.dimension, self.texts = inner, inner.name, inner.dimension, []
         self.max_tokens, self.count_tokens = inner.max_tokens, inner.count_tokens
 
+    @property
+    def embedded(self) -> int:
+        return len(self.texts)
+
     def embed_documents(self, texts, *, progress=False):
-        self.embedded += len(texts)
+        self.texts += texts
         return self.inner.embed_documents(texts, progress=progress)
 
     def embed_query(self, text):
@@ -41,7 +45,12 @@ def test_new_articles_are_added_without_re_embedding_old_ones(writable_sample_in
     counting = CountingEmbedder(embedder)
     report = ingest([sample_corpus_dir(), DATA / "extra-article.md"], settings, counting)
     assert (report.added, report.duplicates) == (1, 2)
-    assert counting.embedded == report.chunks > 0
+    # The new article's passages and its sentences, each sentence once; nothing older.
+    new_body = (DATA / "extra-article.md").read_text()
+    passages, sentences = counting.texts[: report.chunks], counting.texts[report.chunks :]
+    assert report.chunks > 0 and all(p.startswith("Peru opens a new port") for p in passages)
+    assert sentences and all(s in new_body for s in sentences)
+    assert len(set(sentences)) == len(sentences)
     after = Manifest.read(writable_sample_index)
     assert after.article_count == 3
     assert after.chunk_count == before.chunk_count + report.chunks

@@ -216,6 +216,7 @@ def test_the_merge_sums_rank_credit_and_breaks_ties_by_first_sighting(
             for rows, weight in rankings
         ],
         k,
+        None,
     )
     assert [(hit.row, hit.score) for hit in merged] == expected
 

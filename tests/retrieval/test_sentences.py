@@ -45,29 +45,54 @@ def test_best_sentence_scores_match_scoring_each_sentence(sample_index_dir):
         index.close()
 
 
+def _appended(index: SentenceIndex, texts: list[str], vectors: np.ndarray) -> SentenceIndex:
+    rows = [sentences_of(t) for t in texts]
+    return index.extended(rows, vectors[: sum(map(len, rows))])
+
+
 def test_appending_keeps_term_ids_and_round_trips_through_disk(tmp_path):
-    first = SentenceIndex.empty().extended(["Talks in Lima. Peru and Vietnam met.", "A."])
-    both = first.extended(["Lima again, with new words entirely."])
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((4, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    first = _appended(
+        SentenceIndex.empty(8), ["Talks in Lima. Peru and Vietnam met.", "A."], vectors
+    )
+    both = _appended(first, ["Lima again, with new words entirely."], vectors[3:])
     assert both.vocabulary[: len(first.vocabulary)] == first.vocabulary
     both.save(tmp_path / "s")
     loaded = SentenceIndex.load(tmp_path / "s")
     assert len(loaded) == 3
     assert [loaded.sentences(r) for r in range(3)] == [both.sentences(r) for r in range(3)]
     assert loaded.sentences(2) == sentences_of("Lima again, with new words entirely.")
+    # Each sentence keeps its own vector (stored in 8 bits: cosines within 0.01).
+    query = vectors[1]
+    np.testing.assert_allclose(loaded.similarities(0, query), vectors[:2] @ query, atol=0.01)
+    np.testing.assert_allclose(loaded.similarities(2, query), [vectors[3] @ query], atol=0.01)
 
 
-def test_an_index_without_stored_sentences_still_answers_the_same(
-    writable_sample_index, embedder, sample_assistant
-):
-    # Indexes built before sentences were stored: they are split when first needed.
+def test_sentence_vectors_must_match_the_sentences():
+    with pytest.raises(ValueError, match="2 sentence vectors for 1 sentences"):
+        SentenceIndex.empty(4).extended([sentences_of("One sentence.")], np.zeros((2, 4)))
+
+
+def test_an_index_without_sentence_vectors_asks_to_be_rebuilt(writable_sample_index, embedder):
     shutil.rmtree(
         writable_sample_index / Manifest.read(writable_sample_index).generation / "sentences"
     )
     older = NewsAssistant(RetrievalSettings(index_dir=writable_sample_index), embedder=embedder)
     try:
-        assert older.ask(LIMA) == sample_assistant.ask(LIMA)
+        with pytest.raises(IndexStoreError, match=r"sentences/ cannot be read.*rebuild"):
+            older.ask(LIMA)
     finally:
         older.close()
+
+
+def test_the_question_is_compared_with_each_stored_sentence(sample_assistant, embedder):
+    hit = sample_assistant.search(LIMA, 1)[0]
+    texts = [hit.chunk.text[s.start : s.end] for s in hit.sentences]
+    expected = embedder.embed_documents(texts) @ embedder.embed_query(LIMA)
+    assert len(hit.sentence_similarity) == len(texts)
+    np.testing.assert_allclose(hit.sentence_similarity, expected, atol=0.02)
 
 
 def test_damaged_sentence_arrays_are_reported_not_used(writable_sample_index, embedder):

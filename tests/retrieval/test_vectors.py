@@ -41,7 +41,7 @@ def _synthetic_content(vectors: np.ndarray, per_article: int = 100) -> NewConten
         for i, word in enumerate(words):
             chunks.append(Chunk(article.id, i, word, start, start + len(word), article.title))
             start += len(word) + 1
-    return NewContent(articles, chunks, vectors)
+    return NewContent.with_passage_vectors(articles, chunks, vectors)
 
 
 def test_an_index_above_the_threshold_is_approximate_and_finds_the_exact_neighbours(tmp_path):
