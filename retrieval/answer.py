@@ -1,31 +1,29 @@
-"""Extractive answers: the best supporting sentence per article, each with its citation.
+"""Extractive answers: the sentences that answer, each claim with its numbered citation.
 
-Abstention uses coverage, not similarity: MiniLM gives an off-topic question about a
-well-covered country a higher cosine score than a genuine question, so the composer asks
-whether the names and content words of the question occur in the corpus and the passages.
+Which sentences answer, and whether anything does, is decided in ``selection.py`` by models
+fitted on the development sets; here they become claims and citations, one citation per
+article with every cited sentence of it in its snippet.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
-from .chunking import Chunk
 from .search import Hit
-from .sentences import Sentence, sentences_of
+from .selection import AnswerModel, Candidate, Vocabulary, default_answer_model, read_passages
+from .sentences import sentences_of
 from .text import QuestionTerms, question_terms, terms
 
 NOT_FOUND = "I could not find anything about that in the indexed news."
 
 # "Lima (VNA) – " and similar datelines: true but not part of the claim.
 _DATELINE = re.compile(r"^[A-Z][\w .,'’-]{1,40}\([A-Z][\w .-]{1,15}\)\s*[–—-]+\s*")
-
-# Names count double: a question about a person or place is unanswered if they are absent.
-_NAME_WEIGHT = 2.0
-_CONTENT_WEIGHT = 1.0
+# A shorter sentence ("But then, in August, Greedy happened.") is quoted with the next one:
+# alone it rarely says enough to be checked.
+_MIN_CLAIM_WORDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,155 +56,110 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    chunk: Chunk
-    sentence: str
-    coverage: float
-    hit_score: float
-    rank: int
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """How well retrieved passages cover a question, and so whether to answer at all."""
-
-    unknown_names: frozenset[str]
-    missing_names: frozenset[str]
-    content_coverage: float
-
-    def sufficient(self, *, threshold: float, max_missing_names: int) -> bool:
-        return (
-            not self.unknown_names
-            and len(self.missing_names) <= max_missing_names
-            and self.content_coverage >= threshold
-        )
-
-    @property
-    def score(self) -> float:
-        """One number for reports: the content coverage, or 0 when a name is unknown."""
-        return 0.0 if self.unknown_names else self.content_coverage
-
-
-def weigh_evidence(
-    question: QuestionTerms, hits: list[Hit], corpus_terms: Container[str] | None = None
-) -> Evidence:
-    """Compare the question's words with the passages (and with the whole corpus).
-
-    A name (a capitalised word or a number: a person, place, outlet or date) that occurs
-    nowhere in the corpus means the corpus is about something else: a passage about Vietnam
-    does not answer a question about Vietnam and China. A name merely absent from the
-    passages is tolerated up to a limit, since multi-part questions name several articles.
-    Content coverage is the share of the question's other words found in the passages.
-    """
-    found: set[str] = set()
-    for hit in hits:
-        found.update(_context_terms(hit.chunk.lexical_context))
-        for sentence in _sentences_of(hit):
-            found.update(sentence.terms)
-    unknown = frozenset(
-        n for n in question.names if corpus_terms is not None and n not in corpus_terms
-    )
-    if not question.content:
-        coverage = 1.0 if question.names and hits else 0.0
-    else:
-        coverage = len(question.content & found) / len(question.content)
-    return Evidence(unknown, frozenset(question.names - found), coverage)
-
-
 def compose_answer(
     question: str,
-    hits: list[Hit],
+    hits: Sequence[Hit],
     *,
     context: str | None = None,
-    corpus_terms: Container[str] | None = None,
-    threshold: float = 0.3,
-    max_missing_names: int = 1,
+    vocabulary: Vocabulary | None = None,
+    model: AnswerModel | None = None,
     max_sentences: int = 3,
 ) -> Answer:
     """Build the cited answer, or say plainly that nothing relevant was found.
 
-    ``context`` is the earlier question a follow-up leans on: its names must be found too,
-    but sentences are chosen for what the follow-up itself asks.
+    ``context`` is the earlier question a follow-up leans on: its names are looked for too,
+    but the sentences are chosen for what the follow-up itself asks. ``vocabulary`` (the
+    index's BM25 side) weighs and corrects the question's words.
     """
-    own = question_terms(question)
-    background = question_terms(context) if context else QuestionTerms(frozenset(), frozenset())
-    wanted = QuestionTerms(
+    model = model or default_answer_model()
+    wanted = wanted_terms(question, context, vocabulary)
+    reading = read_passages(question, wanted, hits, vocabulary=vocabulary, model=model)
+    if not reading.candidates or reading.answerable < model.threshold:
+        return Answer(question, NOT_FOUND, (), abstained=True, evidence=reading.answerable)
+
+    bar = min(model.extra_share * reading.candidates[0].probability, model.extra_floor)
+    by_article: dict[str, list[tuple[int, int, Candidate]]] = {}
+    claims_seen: set[tuple[str, str]] = set()
+    for candidate in reading.candidates:
+        if candidate.probability < bar or len(claims_seen) == max_sentences:
+            break
+        # Overlapping passages repeat sentences, a short sentence is quoted with the next
+        # one, and pages often repeat their lede under the headline: an article says each
+        # claim once.
+        article = candidate.hit.chunk.article_id
+        start, end = (candidate.hit.chunk.start + offset for offset in _span(candidate))
+        claim = _claim(_quote(candidate))
+        cited = by_article.setdefault(article, [])
+        if (article, claim) in claims_seen or any(s < end and start < e for s, e, _ in cited):
+            continue
+        claims_seen.add((article, claim))
+        cited.append((start, end, candidate))
+
+    citations, claims = [], []
+    for n, cited in enumerate(by_article.values(), start=1):
+        cited.sort(key=lambda span: span[0])  # in the article's order
+        quotes = [_quote(c) for _, _, c in cited]
+        chunk = cited[0][2].hit.chunk
+        citations.append(
+            Citation(
+                n=n,
+                article_id=chunk.article_id,
+                title=chunk.title,
+                source=chunk.source,
+                url=chunk.url,
+                published=chunk.published,
+                snippet=" … ".join(quotes),
+                score=round(max(c.probability for _, _, c in cited), 4),
+            )
+        )
+        claims.append(" ".join(_claim(q) for q in quotes) + f" [{n}]")
+    return Answer(
+        question, " ".join(claims), tuple(citations), abstained=False, evidence=reading.answerable
+    )
+
+
+def wanted_terms(
+    question: str, context: str | None, vocabulary: Vocabulary | None
+) -> QuestionTerms:
+    """The terms to look for: the question's own, spelling corrected against the corpus,
+    and for a follow-up the earlier question's names as well."""
+
+    def read(text: str) -> QuestionTerms:
+        found = question_terms(text)
+        if vocabulary is None:
+            return found
+        fixed = dict(zip(terms(text), vocabulary.query_terms(text), strict=True))
+        return QuestionTerms(
+            frozenset(fixed.get(t, t) for t in found.names),
+            frozenset(fixed.get(t, t) for t in found.content),
+        )
+
+    own = read(question)
+    if not context:
+        return own
+    background = read(context)
+    return QuestionTerms(
         names=own.names | background.names,
         content=(own.content or background.content) - background.names,
     )
-    weighed = weigh_evidence(wanted, hits, corpus_terms)
-    evidence = weighed.score
-    if not weighed.sufficient(threshold=threshold, max_missing_names=max_missing_names):
-        return Answer(question, NOT_FOUND, (), abstained=True, evidence=evidence)
-
-    best_per_article: dict[str, _Candidate] = {}
-    for rank, hit in enumerate(hits):
-        for candidate in _sentences(hit, rank, own if own.all else wanted, background):
-            current = best_per_article.get(hit.chunk.article_id)
-            if current is None or _key(candidate) > _key(current):
-                best_per_article[hit.chunk.article_id] = candidate
-    ranked = sorted(best_per_article.values(), key=_key, reverse=True)
-    if not ranked or ranked[0].coverage == 0:
-        return Answer(question, NOT_FOUND, (), abstained=True, evidence=evidence)
-    top = ranked[0].coverage
-    chosen = [c for c in ranked if c.coverage >= top / 2][:max_sentences]
-
-    citations = tuple(
-        Citation(
-            n=n,
-            article_id=c.chunk.article_id,
-            title=c.chunk.title,
-            source=c.chunk.source,
-            url=c.chunk.url,
-            published=c.chunk.published,
-            snippet=c.sentence,
-            score=round(c.hit_score, 4),
-        )
-        for n, c in enumerate(chosen, start=1)
-    )
-    text = " ".join(
-        f"{_claim(c.sentence)} [{cite.n}]" for c, cite in zip(chosen, citations, strict=True)
-    )
-    return Answer(question, text, citations, abstained=False, evidence=evidence)
 
 
-def _sentences(
-    hit: Hit, rank: int, wanted: QuestionTerms, background: QuestionTerms
-) -> list[_Candidate]:
-    """Score each sentence of a passage by the question words it contains.
-
-    A follow-up's own words decide; the earlier question's names only break ties.
-    """
-    text = hit.chunk.text
-    found = []
-    for sentence in _sentences_of(hit):
-        present = sentence.terms
-        coverage = _weight(wanted.names & present, wanted.content & present)
-        coverage += 0.25 * len((background.names - wanted.names) & present)
-        found.append(
-            _Candidate(hit.chunk, text[sentence.start : sentence.end], coverage, hit.score, rank)
-        )
-    return found
+def _span(candidate: Candidate) -> tuple[int, int]:
+    """The quoted stretch of the passage: the sentence, and the next one if it is short."""
+    sentences = candidate.hit.sentences or sentences_of(candidate.hit.chunk.text)
+    sentence = sentences[candidate.index]
+    text = candidate.hit.chunk.text
+    end = sentence.end
+    following = candidate.index + 1
+    if len(text[sentence.start : end].split()) < _MIN_CLAIM_WORDS and following < len(sentences):
+        end = sentences[following].end
+    return sentence.start, end
 
 
-def _sentences_of(hit: Hit) -> tuple[Sentence, ...]:
-    """The passage's sentences: as indexed, or split now for a hit made elsewhere."""
-    return hit.sentences or sentences_of(hit.chunk.text)
-
-
-@lru_cache(maxsize=4096)
-def _context_terms(context: str) -> frozenset[str]:
-    return frozenset(terms(context))
-
-
-def _key(candidate: _Candidate) -> tuple[float, float, int]:
-    # More of the question covered first; then the better passage; then earlier in it.
-    return (candidate.coverage, candidate.hit_score, -len(candidate.sentence))
-
-
-def _weight(names: set[str] | frozenset[str], content: set[str] | frozenset[str]) -> float:
-    return _NAME_WEIGHT * len(names) + _CONTENT_WEIGHT * len(content)
+def _quote(candidate: Candidate) -> str:
+    """The quoted text, on one line (a short sentence may be a paragraph of its own)."""
+    start, end = _span(candidate)
+    return " ".join(candidate.hit.chunk.text[start:end].split())
 
 
 def _claim(sentence: str) -> str:

@@ -18,6 +18,7 @@ from .embedding import Embedder, QueryVectorCache, load_embedder
 from .index import MANIFEST_NAME, FaissIndex, Manifest, index_exists
 from .ingest import IngestReport, ingest
 from .search import Hit, Searcher
+from .selection import AnswerModel, Vocabulary
 from .settings import RetrievalSettings
 from .text import warm_up
 
@@ -52,6 +53,7 @@ class NewsAssistant:
         self.settings = settings
         self._embedder = embedder
         self._query_vectors: QueryVectorCache | None = None
+        self._answer_model: AnswerModel | None = None
         self._index: FaissIndex | None = None
         self._lock = threading.RLock()
         self._reloading = threading.Lock()  # one thread opens a newer index, the rest go on
@@ -66,6 +68,14 @@ class NewsAssistant:
             if self._embedder is None:
                 self._embedder = load_embedder(self.settings)
             return self._embedder
+
+    @property
+    def answer_model(self) -> AnswerModel:
+        """Which sentences answer and when to decline (fitted; see ``selection.py``)."""
+        with self._lock:
+            if self._answer_model is None:
+                self._answer_model = AnswerModel.load(self.settings.answer_model)
+            return self._answer_model
 
     @property
     def query_vectors(self) -> QueryVectorCache:
@@ -151,9 +161,11 @@ class NewsAssistant:
         return index_exists(self.settings.index_dir)
 
     def load(self) -> None:
-        """Load model, index and word lists now rather than on the first question."""
-        _ = self.index
+        """Load models, index and word lists now rather than on the first question."""
+        index = self.index
+        _ = self.answer_model
         warm_up()
+        index.lexical.warm_up()
 
     # -- questions ------------------------------------------------------------------------
 
@@ -193,18 +205,19 @@ class NewsAssistant:
         *,
         context: str | None = None,
         index: FaissIndex | None = None,
+        vocabulary: Vocabulary | None = None,
     ) -> Answer:
         """The cited answer (or the decision to abstain) from already retrieved passages.
 
-        ``index`` is the one the hits came from (default: the live one).
+        ``index`` is the one the hits came from (default: the live one); ``vocabulary``
+        may stand in for its BM25 side (the evaluation's ablation).
         """
         return compose_answer(
             question,
             hits,
             context=context,
-            corpus_terms=(index or self.index).lexical,
-            threshold=self.settings.abstain_threshold,
-            max_missing_names=self.settings.max_missing_names,
+            vocabulary=vocabulary or (index or self.index).lexical,
+            model=self.answer_model,
             max_sentences=self.settings.max_answer_sentences,
         )
 

@@ -1,9 +1,14 @@
-"""Retrieval evaluation on labelled questions, with MultiHop-RAG's official metric.
+"""Evaluation on labelled questions: retrieval (MultiHop-RAG's official metric) and answers.
 
-The metric follows the dataset's ``retrieval_evaluate.py``: spaces and newlines are removed
-from facts and passages, a passage is relevant if it contains a gold fact as a substring
-(case-sensitive), null questions are skipped, and MAP@10 is the authors' variant (new facts
-found at rank r, divided by r, summed, over min(facts, 10)).
+The retrieval metric follows the dataset's ``retrieval_evaluate.py``: spaces and newlines are
+removed from facts and passages, a passage is relevant if it contains a gold fact as a
+substring (case-sensitive), null questions are skipped, and MAP@10 is the authors' variant
+(new facts found at rank r, divided by r, summed, over min(facts, 10)).
+
+Answers are scored as the natural-questions set's README says, for what a user reads: an
+answer is right when it does not decline and one of its cited snippets holds a gold fact
+(or is a piece of one at least eight words long), whitespace collapsed. It pads when it
+also cites an article none of the evidence comes from.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from typing import TYPE_CHECKING
 from corpus.errors import ArticleError
 
 if TYPE_CHECKING:
+    from .answer import Answer
     from .assistant import NewsAssistant
     from .lexical import LexicalIndex
     from .search import SearchConfig
 
 __all__ = [
+    "AnswerScore",
+    "AnswerTally",
     "EvaluationReport",
     "LabelledQuestion",
     "QuestionScore",
@@ -30,11 +38,15 @@ __all__ = [
     "ablation",
     "evaluate",
     "evaluate_assistant",
+    "holds_fact",
     "load_questions",
+    "score_answer",
     "score_ranking",
 ]
 
 NULL_TYPE = "null_query"
+# A cited snippet that lies inside a fact must be this many words long to count as holding it.
+_MIN_PARTIAL_WORDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +55,7 @@ class LabelledQuestion:
     query: str
     question_type: str
     facts: tuple[str, ...]
+    urls: tuple[str, ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -59,6 +72,50 @@ class QuestionScore:
     mrr10: float
     map10: float
     abstained: bool
+    answer: AnswerScore | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerScore:
+    """What a user reading one answer to an answerable question would notice."""
+
+    right: bool  # not declined, and a cited snippet holds a gold fact
+    first_right: bool  # ... and the first one does
+    cited_articles: int
+    pads: bool  # cites an article none of the evidence comes from
+
+
+@dataclass(slots=True)
+class AnswerTally:
+    """Sums of :class:`AnswerScore` over answerable questions."""
+
+    count: int = 0
+    right: int = 0
+    first_right: int = 0
+    declined: int = 0
+    answered: int = 0
+    cited_articles: int = 0
+    padded: int = 0
+
+    def add(self, score: AnswerScore, abstained: bool) -> None:
+        self.count += 1
+        self.right += score.right
+        self.first_right += score.first_right
+        self.declined += abstained
+        if not abstained:
+            self.answered += 1
+            self.cited_articles += score.cited_articles
+            self.padded += score.pads
+
+    def means(self) -> dict[str, float]:
+        n, answered = max(self.count, 1), max(self.answered, 1)
+        return {
+            "answered_right": self.right / n,
+            "first_citation_right": self.first_right / n,
+            "declined": self.declined / n,
+            "cited_articles": self.cited_articles / answered,
+            "padded": self.padded / answered,
+        }
 
 
 @dataclass(slots=True)
@@ -70,6 +127,7 @@ class Scores:
     hits10: float = 0.0
     mrr10: float = 0.0
     map10: float = 0.0
+    answers: AnswerTally = field(default_factory=AnswerTally)
 
     def add(self, score: QuestionScore) -> None:
         self.count += 1
@@ -77,16 +135,21 @@ class Scores:
         self.hits10 += score.hits10
         self.mrr10 += score.mrr10
         self.map10 += score.map10
+        if score.answer is not None:
+            self.answers.add(score.answer, score.abstained)
 
     def means(self) -> dict[str, float]:
         n = max(self.count, 1)
-        return {
+        means = {
             "questions": self.count,
             "hits@4": self.hits4 / n,
             "hits@10": self.hits10 / n,
             "mrr@10": self.mrr10 / n,
             "map@10": self.map10 / n,
         }
+        if self.answers.count:
+            means.update(self.answers.means())
+        return means
 
 
 @dataclass(slots=True)
@@ -142,6 +205,7 @@ def load_questions(path: str | Path) -> list[LabelledQuestion]:
                     query=str(raw["query"]),
                     question_type=str(raw.get("question_type", "unknown")),
                     facts=tuple(str(e["fact"]) for e in raw.get("evidence") or []),
+                    urls=tuple(str(e.get("url") or "") for e in raw.get("evidence") or []),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
@@ -185,19 +249,56 @@ def score_ranking(
     )
 
 
+def holds_fact(snippet: str, facts: Sequence[str]) -> bool:
+    """Whether ``snippet`` contains a gold fact, or is a piece of one of at least 8 words."""
+    text = _collapse(snippet)
+    return any(
+        fact in text or (len(text.split()) >= _MIN_PARTIAL_WORDS and text in fact)
+        for fact in map(_collapse, facts)
+    )
+
+
+def score_answer(question: LabelledQuestion, answer: Answer) -> AnswerScore:
+    """Score the citations of one answer against the question's gold facts and articles."""
+    right = (
+        [holds_fact(c.snippet, question.facts) for c in answer.citations]
+        if not answer.abstained
+        else []
+    )
+    urls = set(question.urls)
+    return AnswerScore(
+        right=any(right),
+        first_right=bool(right) and right[0],
+        cited_articles=len({c.article_id for c in answer.citations}),
+        pads=bool(urls) and any(c.url not in urls for c in answer.citations),
+    )
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
 def evaluate(
     questions: Iterable[LabelledQuestion],
-    retrieve: Callable[[str], tuple[Sequence[str], bool]],
+    retrieve: Callable[[str], tuple[Sequence[str], Answer | bool]],
     *,
     on_question: Callable[[], None] | None = None,
 ) -> EvaluationReport:
-    """Run ``retrieve(query) -> (ranked passage texts, abstained)`` over every question."""
+    """Run ``retrieve(query) -> (ranked passage texts, answer)`` over every question.
+
+    ``answer`` is the composed :class:`Answer`, or only whether it declined (for a system
+    that retrieves but does not answer); answers are scored only in the first case.
+    """
     report = EvaluationReport()
     for question in questions:
         started = time.perf_counter()
-        passages, abstained = retrieve(question.query)
+        passages, answer = retrieve(question.query)
         report.latency_ms.append((time.perf_counter() - started) * 1000)
-        report.add(score_ranking(question, passages, abstained))
+        abstained = answer if isinstance(answer, bool) else answer.abstained
+        score = score_ranking(question, passages, abstained)
+        if not isinstance(answer, bool) and question.answerable:
+            score = replace(score, answer=score_answer(question, answer))
+        report.add(score)
         if on_question:
             on_question()
     return report
@@ -223,10 +324,10 @@ def evaluate_assistant(
         lexical=lexical,
     )
 
-    def retrieve(query: str) -> tuple[list[str], bool]:
+    def retrieve(query: str) -> tuple[list[str], Answer]:
         hits = searcher.search(query, 10)
-        answer = assistant.compose(query, hits[: assistant.settings.top_k])
-        return [hit.chunk.text for hit in hits], answer.abstained
+        answer = assistant.compose(query, hits[: assistant.settings.top_k], vocabulary=lexical)
+        return [hit.chunk.text for hit in hits], answer
 
     with tqdm(total=len(questions), disable=not progress, unit="q", leave=False) as bar:
         return evaluate(questions, retrieve, on_question=lambda: bar.update(1))
@@ -235,20 +336,28 @@ def evaluate_assistant(
 def ablation(
     assistant: NewsAssistant, questions: Sequence[LabelledQuestion], *, progress: bool = False
 ) -> list[tuple[str, EvaluationReport]]:
-    """One row per retrieval stage, each adding to the last, all on the same index and run."""
+    """One row per retrieval stage, each adding to the last, all on the same index and run.
+
+    Every row's answers are composed from its own passages, so the answer columns show
+    what each stage is worth to a reader too.
+    """
     from .lexical import LexicalIndex
 
     base = assistant.settings.search_config()
-    plain = replace(base, understand=False, rerank=False)
-    no_headers = LexicalIndex.build(chunk.text for chunk in assistant.index.all_chunks())
+    plain = replace(base, understand=False, rerank=False, sentence_similarity_weight=0.0)
+    # Spelling correction comes last, so every row before it takes words as typed.
+    no_headers = LexicalIndex.build(c.text for c in assistant.index.all_chunks()).uncorrected()
+    headers = assistant.index.lexical.uncorrected()
     variants: list[tuple[str, SearchConfig, LexicalIndex | None]] = [
-        ("dense only", replace(plain, mode="dense"), None),
+        ("dense only", replace(plain, mode="dense"), headers),
         ("lexical only (BM25, text)", replace(plain, mode="lexical"), no_headers),
         ("hybrid (weighted), text", replace(plain, mode="hybrid"), no_headers),
         ("hybrid (RRF), text", replace(plain, mode="hybrid", fusion="rrf"), no_headers),
-        ("+ context headers", replace(plain, mode="hybrid"), None),
-        ("+ question understanding", replace(plain, mode="hybrid", understand=True), None),
-        ("+ sentence rerank", replace(plain, mode="hybrid", understand=True, rerank=True), None),
+        ("+ context headers", replace(plain, mode="hybrid"), headers),
+        ("+ question understanding", replace(plain, understand=True), headers),
+        ("+ sentence rerank", replace(base, sentence_similarity_weight=0.0), headers),
+        ("+ sentence similarity in rerank", base, headers),
+        ("+ spelling correction (newsbot)", base, None),
     ]
     return [
         (

@@ -138,16 +138,15 @@ class Searcher:
         }
         return results
 
-    def _vectors(self, questions: Sequence[str]) -> list[np.ndarray | None]:
+    def _vectors(self, questions: Sequence[str]) -> list[np.ndarray]:
         """One vector per question, its parts' dense search included.
 
         Embedding each part as well, and searching FAISS once per part, measured on the dev
         split: MRR@10 +0.002, Hits@10 -0.003, and a warm answer 1.3 ms slower (9.8 against
         8.4 ms p50; README, *Retrieval quality*). The parts differ in what BM25 and the
-        boosts make of the same nearest passages.
+        boosts make of the same nearest passages. Lexical-only search embeds the question
+        too: the answer weighs each sentence's similarity to it.
         """
-        if self.config.mode == "lexical":
-            return [None] * len(questions)
         return list(self.query_vectors.embed(list(questions)))
 
     def _parts(self, question: str) -> list[tuple[QueryPart, float]]:
@@ -171,7 +170,7 @@ class Searcher:
         outlet) share its BM25 scores and differ only in their boosts."""
         nearest = (
             _Nearest(vector, *self.index.nearest(vector, self.config.candidates))
-            if vector is not None
+            if vector is not None and self.config.mode != "lexical"
             else _Nearest(None, *_NONE)
         )
         lexical: dict[str, np.ndarray | None] = {}

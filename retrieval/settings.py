@@ -82,22 +82,16 @@ class RetrievalSettings(BaseSettings):
     chunk_overlap: int = Field(
         40, ge=0, le=4096, description="Word pieces repeated between consecutive passages."
     )
-    abstain_threshold: float = Field(
-        0.3,
-        ge=0.0,
-        le=1.0,
+    answer_model: str | None = Field(
+        None,
         description=(
-            "Share of the question's content words the passages must contain "
-            "(names are always required)."
+            "A JSON file of fitted answer and abstention models (`make fit-answers` writes "
+            "one); empty: the one shipped with newsbot."
         ),
     )
-    max_missing_names: int = Field(
-        1,
-        ge=0,
-        le=20,
-        description="Names of the question that may be absent from the passages before abstaining.",
+    max_answer_sentences: int = Field(
+        3, ge=1, le=10, description="Sentences cited at most, each one that answers on its own."
     )
-    max_answer_sentences: int = Field(3, ge=1, le=10)
     max_question_chars: int = Field(1000, ge=10, le=100_000)
 
     def search_config(self) -> SearchConfig:

@@ -5,7 +5,14 @@ import json
 import pytest
 
 from corpus.errors import ArticleError
-from retrieval.evaluation import LabelledQuestion, evaluate, load_questions, score_ranking
+from retrieval.answer import Answer, Citation
+from retrieval.evaluation import (
+    LabelledQuestion,
+    evaluate,
+    load_questions,
+    score_answer,
+    score_ranking,
+)
 
 
 def _q(*facts: str, kind: str = "comparison_query") -> LabelledQuestion:
@@ -51,3 +58,51 @@ def test_questions_file_errors_name_the_line(tmp_path):
     path.write_text(json.dumps({"query": "ok?", "evidence": []}) + "\n" + '{"no": "query"}\n')
     with pytest.raises(ArticleError, match=r"q\.jsonl:2"):
         load_questions(path)
+
+
+def _answer(*snippets_and_urls: tuple[str, str], abstained: bool = False) -> Answer:
+    citations = tuple(
+        Citation(n, f"a{n}", "Title", "Wire", url, None, snippet, 0.5)
+        for n, (snippet, url) in enumerate(snippets_and_urls, start=1)
+    )
+    return Answer("question?", "text", citations, abstained=abstained)
+
+
+def test_an_answer_is_right_when_a_cited_snippet_holds_the_fact():
+    q = LabelledQuestion("q", "?", "casual", ("the port cost $3.5 billion",), ("u1",))
+    whole = _answer(("Officials said  the port\ncost $3.5 billion to build.", "u1"))
+    assert score_answer(q, whole).right and score_answer(q, whole).first_right
+    # A piece of the fact counts only from eight words on.
+    nine_words = "one two three four five six seven eight nine"
+    long_fact = LabelledQuestion("q", "?", "casual", (nine_words,), ("u1",))
+    assert score_answer(
+        long_fact, _answer(("two three four five six seven eight nine", "u1"))
+    ).right
+    assert not score_answer(
+        long_fact, _answer(("three four five six seven eight nine", "u1"))
+    ).right
+
+
+def test_padding_is_citing_an_article_the_evidence_does_not_come_from():
+    q = LabelledQuestion("q", "?", "casual", ("the fact",), ("u1",))
+    score = score_answer(q, _answer(("no", "u2"), ("holds the fact", "u1")))
+    assert score.right and not score.first_right and score.pads and score.cited_articles == 2
+    assert not score_answer(q, _answer(("holds the fact", "u1"))).pads
+
+
+def test_answer_figures_are_reported_overall_and_per_type():
+    right = LabelledQuestion("a", "a?", "casual", ("the fact",), ("u1",))
+    wrong = LabelledQuestion("b", "b?", "keywords", ("other fact",), ("u1",))
+    null = LabelledQuestion("c", "c?", "null_query", ())
+    answers = {
+        "a?": (["the fact"], _answer(("holds the fact", "u1"), ("padding", "u2"))),
+        "b?": (["x"], _answer(abstained=True)),
+        "c?": ([], _answer(abstained=True)),
+    }
+    report = evaluate([right, wrong, null], lambda query: answers[query])
+    summary = report.to_dict()
+    assert summary["answered_right"] == 0.5 and summary["declined"] == 0.5
+    assert summary["padded"] == 1.0 and summary["cited_articles"] == 2.0
+    assert summary["null_abstained"] == 1.0
+    assert summary["by_type"]["casual"]["answered_right"] == 1.0
+    assert summary["by_type"]["keywords"]["declined"] == 1.0
