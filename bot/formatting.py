@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import textwrap
+from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
 
@@ -408,22 +409,20 @@ def format_evaluation_text(rows: list[tuple[str, EvaluationReport]], *, detail: 
             f"{means['declined']:>10.1%}{means['cited_articles']:>11.2f}{means['padded']:>9.1%}"
         )
 
-    for name, report in rows:
-        lines.append(row(name, report.overall.means()))
-        if detail:
-            for kind, scores in sorted(report.by_type.items()):
-                lines.append(row(f"  {kind}", scores.means()))
-    lines.append("")
+    def block(render: Callable[[str, dict[str, float]], str]) -> None:
+        for name, report in rows:
+            lines.append(render(name, report.overall.means()))
+            if detail:
+                for kind, scores in sorted(report.by_type.items()):
+                    lines.append(render(f"  {kind}", scores.means()))
+        lines.append("")
+
+    block(row)
     lines.append(
         f"{'answers (answerable questions)':34}{'right':>8}{'first right':>13}{'declined':>10}"
         f"{'articles':>11}{'padded':>9}"
     )
-    for name, report in rows:
-        lines.append(answers(name, report.overall.means()))
-        if detail:
-            for kind, scores in sorted(report.by_type.items()):
-                lines.append(answers(f"  {kind}", scores.means()))
-    lines.append("")
+    block(answers)
     lines.append(f"{'':34}{'null declined':>16}{'answerable declined':>22}{'p50 ms':>9}")
     for name, report in rows:
         summary = report.to_dict()

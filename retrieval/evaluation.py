@@ -265,7 +265,7 @@ def score_answer(question: LabelledQuestion, answer: Answer) -> AnswerScore:
         if not answer.abstained
         else []
     )
-    urls = set(question.urls)
+    urls = {url for url in question.urls if url}  # without them, padding is not scored
     return AnswerScore(
         right=any(right),
         first_right=bool(right) and right[0],

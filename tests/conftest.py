@@ -6,8 +6,9 @@ Exported ONNX models go to a cache directory of the session (subprocesses inheri
 
 from __future__ import annotations
 
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ import pytest
 from corpus.loaders import sample_corpus_dir
 from retrieval.assistant import NewsAssistant
 from retrieval.embedding import Embedder, load_embedder
+from retrieval.evaluation import evaluate_assistant, load_questions
 from retrieval.settings import RetrievalSettings
 
+ROOT = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data"
 
 
@@ -65,3 +68,39 @@ def writable_sample_index(sample_index_dir: Path, tmp_path: Path) -> Path:
 def settings(tmp_path: Path) -> RetrievalSettings:
     """Settings with a fresh, empty index directory."""
     return RetrievalSettings(index_dir=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def readme_figure() -> Callable[[str, str], float]:
+    """The figure the README states for a metric on the line that names a CI guard, so the
+    guards and the README cannot drift apart."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+
+    def figure(guard: str, metric: str) -> float:
+        line = next(line for line in lines if guard in line)
+        found = re.search(rf"{re.escape(metric)} (\d\.\d+)", line)
+        assert found, f"the README's {guard!r} line states no {metric!r}"
+        return float(found.group(1))
+
+    return figure
+
+
+@pytest.fixture(scope="session")
+def sample_report(tmp_path_factory, embedder) -> Callable[[str], dict]:
+    """``newsbot eval``'s report on a sample in tests/data (its corpus indexed once)."""
+    reports: dict[str, dict] = {}
+
+    def report(name: str) -> dict:
+        if name not in reports:
+            sample = DATA / name
+            settings = RetrievalSettings(index_dir=tmp_path_factory.mktemp(name))
+            assistant = NewsAssistant(settings, embedder=embedder)
+            try:
+                assistant.ingest([sample / "corpus.jsonl"])
+                questions = load_questions(sample / "questions.jsonl")
+                reports[name] = evaluate_assistant(assistant, questions).to_dict()
+            finally:
+                assistant.close()
+        return reports[name]
+
+    return report

@@ -88,6 +88,8 @@ def test_padding_is_citing_an_article_the_evidence_does_not_come_from():
     score = score_answer(q, _answer(("no", "u2"), ("holds the fact", "u1")))
     assert score.right and not score.first_right and score.pads and score.cited_articles == 2
     assert not score_answer(q, _answer(("holds the fact", "u1"))).pads
+    unknown_source = LabelledQuestion("q", "?", "casual", ("the fact",), ("",))
+    assert not score_answer(unknown_source, _answer(("the fact", "u1"), ("x", "u2"))).pads
 
 
 def test_answer_figures_are_reported_overall_and_per_type():
