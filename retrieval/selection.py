@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -141,14 +142,6 @@ class Candidate:
     index: int  # which sentence of the passage
     probability: float
 
-    @property
-    def sentence(self) -> Sentence:
-        return _sentences_of(self.hit)[self.index]
-
-    @property
-    def text(self) -> str:
-        return self.hit.chunk.text[self.sentence.start : self.sentence.end]
-
 
 @dataclass(frozen=True, slots=True)
 class Reading:
@@ -156,7 +149,6 @@ class Reading:
 
     candidates: tuple[Candidate, ...]
     answerable: float
-    features: np.ndarray  # the question's, in QUESTION_FEATURES order
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +211,7 @@ class AnswerModel:
         """The model shipped with newsbot, or the one at ``path``."""
         try:
             text = (
-                open(path, encoding="utf-8").read()  # noqa: SIM115 - read in one expression
+                Path(path).read_text(encoding="utf-8")
                 if path
                 else resources.files("retrieval").joinpath(_MODEL_FILE).read_text("utf-8")
             )
@@ -248,7 +240,7 @@ def read_passages(
     """
     matrix, candidates = sentence_features(text, question, hits, vocabulary=vocabulary)
     if not candidates:
-        return Reading((), 0.0, np.zeros(len(QUESTION_FEATURES)))
+        return Reading((), 0.0)
     probabilities = model.sentence.probability(matrix)
     scored = sorted(
         (
@@ -258,8 +250,7 @@ def read_passages(
         key=lambda c: -c.probability,
     )
     features = question_features(text, question, hits, matrix, probabilities, vocabulary=vocabulary)
-    answerable = float(model.question.probability(features))
-    return Reading(tuple(scored), answerable, features)
+    return Reading(tuple(scored), float(model.question.probability(features)))
 
 
 def sentence_features(

@@ -1,11 +1,13 @@
 """Cited answers over the sample corpus, including the acceptance questions."""
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from corpus.errors import ConfigurationError
 from retrieval.answer import NOT_FOUND, compose_answer
 from retrieval.assistant import NewsAssistant
 from retrieval.chunking import Chunk
@@ -245,3 +247,18 @@ def test_a_short_sentence_is_quoted_with_the_next_one_and_said_once(cases):
 )
 def test_what_a_question_asks_for(question, kind):
     assert expected_answer(question) == kind
+
+
+def test_an_unreadable_or_mismatched_answer_model_is_reported_clearly(tmp_path):
+    with pytest.raises(ConfigurationError, match="cannot read the answer model"):
+        AnswerModel.load(str(tmp_path / "missing.json"))
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    with pytest.raises(ConfigurationError, match="cannot read the answer model"):
+        AnswerModel.load(str(garbled))
+    other = tmp_path / "other.json"
+    fitted = json.loads((Path(__file__).parents[2] / "retrieval" / "answer_model.json").read_text())
+    fitted["sentence"]["features"] = ["similarity"]
+    other.write_text(json.dumps(fitted))
+    with pytest.raises(ConfigurationError, match="make fit-answers"):
+        AnswerModel.load(str(other))
