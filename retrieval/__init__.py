@@ -21,6 +21,7 @@ _EXPORTS = {
     "SENTENCE_FEATURES": "retrieval.selection",
     "default_answer_model": "retrieval.selection",
     "expected_answer": "retrieval.selection",
+    "passage_sentences": "retrieval.selection",
     "question_features": "retrieval.selection",
     "read_passages": "retrieval.selection",
     "sentence_features": "retrieval.selection",

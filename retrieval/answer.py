@@ -13,8 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .search import Hit
-from .selection import AnswerModel, Candidate, Vocabulary, default_answer_model, read_passages
-from .sentences import sentences_of
+from .selection import (
+    AnswerModel,
+    Candidate,
+    Vocabulary,
+    default_answer_model,
+    passage_sentences,
+    read_passages,
+)
 from .text import QuestionTerms, question_terms, terms
 
 NOT_FOUND = "I could not find anything about that in the indexed news."
@@ -78,7 +84,8 @@ def compose_answer(
         return Answer(question, NOT_FOUND, (), abstained=True, evidence=reading.answerable)
 
     bar = min(model.extra_share * reading.candidates[0].probability, model.extra_floor)
-    by_article: dict[str, list[tuple[int, int, Candidate]]] = {}
+    # Per article: (start, end) in the article, the quote, and the candidate it came from.
+    by_article: dict[str, list[tuple[int, int, str, Candidate]]] = {}
     claims_seen: set[tuple[str, str]] = set()
     for candidate in reading.candidates:
         if candidate.probability < bar or len(claims_seen) == max_sentences:
@@ -86,20 +93,24 @@ def compose_answer(
         # Overlapping passages repeat sentences, a short sentence is quoted with the next
         # one, and pages often repeat their lede under the headline: an article says each
         # claim once.
-        article = candidate.hit.chunk.article_id
-        start, end = (candidate.hit.chunk.start + offset for offset in _span(candidate))
-        claim = _claim(_quote(candidate))
-        cited = by_article.setdefault(article, [])
-        if (article, claim) in claims_seen or any(s < end and start < e for s, e, _ in cited):
+        chunk = candidate.hit.chunk
+        start, end = _span(candidate)
+        quote = " ".join(chunk.text[start:end].split())  # on one line
+        start, end = chunk.start + start, chunk.start + end
+        claim = _claim(quote)
+        cited = by_article.setdefault(chunk.article_id, [])
+        if (chunk.article_id, claim) in claims_seen or any(
+            s < end and start < e for s, e, _, _ in cited
+        ):
             continue
-        claims_seen.add((article, claim))
-        cited.append((start, end, candidate))
+        claims_seen.add((chunk.article_id, claim))
+        cited.append((start, end, quote, candidate))
 
     citations, claims = [], []
     for n, cited in enumerate(by_article.values(), start=1):
         cited.sort(key=lambda span: span[0])  # in the article's order
-        quotes = [_quote(c) for _, _, c in cited]
-        chunk = cited[0][2].hit.chunk
+        quotes = [quote for _, _, quote, _ in cited]
+        chunk = cited[0][3].hit.chunk
         citations.append(
             Citation(
                 n=n,
@@ -109,7 +120,7 @@ def compose_answer(
                 url=chunk.url,
                 published=chunk.published,
                 snippet=" … ".join(quotes),
-                score=round(max(c.probability for _, _, c in cited), 4),
+                score=round(max(c.probability for _, _, _, c in cited), 4),
             )
         )
         claims.append(" ".join(_claim(q) for q in quotes) + f" [{n}]")
@@ -146,7 +157,7 @@ def wanted_terms(
 
 def _span(candidate: Candidate) -> tuple[int, int]:
     """The quoted stretch of the passage: the sentence, and the next one if it is short."""
-    sentences = candidate.hit.sentences or sentences_of(candidate.hit.chunk.text)
+    sentences = passage_sentences(candidate.hit)
     sentence = sentences[candidate.index]
     text = candidate.hit.chunk.text
     end = sentence.end
@@ -154,12 +165,6 @@ def _span(candidate: Candidate) -> tuple[int, int]:
     if len(text[sentence.start : end].split()) < _MIN_CLAIM_WORDS and following < len(sentences):
         end = sentences[following].end
     return sentence.start, end
-
-
-def _quote(candidate: Candidate) -> str:
-    """The quoted text, on one line (a short sentence may be a paragraph of its own)."""
-    start, end = _span(candidate)
-    return " ".join(candidate.hit.chunk.text[start:end].split())
 
 
 def _claim(sentence: str) -> str:

@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import logging
 import os
 import shutil
 import sqlite3
@@ -48,8 +47,6 @@ from .sentences import Sentence, SentenceIndex, sentences_of
 from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
 
 __all__ = ["FaissIndex", "Manifest", "NewContent", "commit", "index_exists", "locked"]
-
-logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"

@@ -47,6 +47,7 @@ __all__ = [
     "Vocabulary",
     "default_answer_model",
     "expected_answer",
+    "passage_sentences",
     "question_features",
     "read_passages",
     "sentence_features",
@@ -275,7 +276,7 @@ def sentence_features(
     which: list[tuple[Hit, int, int]] = []
     top_article = hits[0].chunk.article_id if hits else None
     for rank, hit in enumerate(hits):
-        sentences = _sentences_of(hit)
+        sentences = passage_sentences(hit)
         title = frozenset(terms(hit.chunk.title))
         in_passage = set(title).union(*(s.terms for s in sentences))
         focus = frozenset(t for t in wanted if t not in title)
@@ -366,6 +367,6 @@ def _has_expected(kind: str, sentence: str, question_words: set[str]) -> bool:
     )
 
 
-def _sentences_of(hit: Hit) -> tuple[Sentence, ...]:
+def passage_sentences(hit: Hit) -> tuple[Sentence, ...]:
     """The passage's sentences: as indexed, or split now for a hit made elsewhere."""
     return hit.sentences or sentences_of(hit.chunk.text)
