@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PIP := $(VENV)/bin/python -m pip
 
-.PHONY: install demo test lint bench fit-answers clean
+.PHONY: install demo test lint bench bench-extraction fit-answers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: install
 # a table on stdout, bench/results/latest.json. BENCH_ARGS="--quick" for a smoke run.
 bench: install
 	TORCH_PIP_ARGS="$(TORCH_PIP_ARGS)" $(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+# Article extraction on the real pages of ../shared/eval/article-extraction (README, Article
+# extraction): newsbot's HTML path beside trafilatura and the published extractors.
+bench-extraction: install
+	$(VENV)/bin/python -m bench.extraction $(BENCH_ARGS)
 
 # Refit retrieval/answer_model.json on the development sets in ../shared/eval (README, Answers):
 # indexes MultiHop-RAG's corpus into FIT_INDEX once (about 8 minutes), then fits (about 1 minute).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import pairwise, takewhile
 
 # Every rule here removes whole lines and never edits a line it keeps: evidence is matched
 # downstream as exact substrings, so a kept line must stay byte-identical to the input.
@@ -46,9 +46,11 @@ _RELATED_MARKER = re.compile(
     r"|more (?:stories|news|articles|headlines|on this (?:story|topic))"
     r"|more from (?:\w+\W*){1,4}|you (?:may|might) also (?:like|be interested in)"
     r"|recommended(?: for you| stories| articles)?|most (?:read|popular|viewed)|trending(?: now)?"
-    r"|top stories|latest news",
+    r"|top stories|latest news|don['’]?t miss|more like this|watch next",
     re.IGNORECASE,
 )
+# "SEE MORE: Hong Kong protests: 800 students under siege", "Related: Possible Water Plumes"
+_MARKED_TEASER = re.compile(r"(?P<marker>[^:]{2,40}):\s+(?P<headline>\S.*)")
 _MARKER_TRIM = " \t:.…>»→-–—|"
 
 _IMAGE_FILE = re.compile(
@@ -79,6 +81,9 @@ _AGENCY_CREDIT = re.compile(
     re.IGNORECASE,
 )
 _COPYRIGHT = re.compile(r"(?:©|\(c\)|copyright\b).{0,100}", re.IGNORECASE)
+# "Installation views, photos © Inexhibit, 2018": a credit ending a short caption.
+_CREDIT_COPYRIGHT = re.compile(_CREDIT + r"\s*(?:©|\(c\)|copyright\b)[^.!?]{1,60}$", re.IGNORECASE)
+_CAPTION_MAX_WORDS = 20
 
 _SOCIAL_WORDS = frozenset(
     {"facebook", "twitter", "x", "whatsapp", "reddit", "email", "e-mail", "linkedin"}
@@ -89,10 +94,27 @@ _PROMO = re.compile(
     r"advertisement\b.{0,50}|advertising|sponsored(?: content)?|promoted"
     r"|share(?: (?:this|on|via|to|article|story)\b.*)?|(?:follow|like|join|find) us\b.*"
     r"|subscribe\b.*|sign up\b.*|click here\b.*|(?:download|get) (?:the|our) .{0,40}\bapp\b.*"
-    r"|(?:listen to|print|save|email) this (?:article|story)\b.*",
+    r"|(?:listen to|print|save|email) this (?:article|story)\b.*"
+    r"|(?:\d+\s+)?comments?|(?:tell us|let us know) what you think\b.*"
+    r"|leave a (?:comment|reply)\b.*"
+    r"|(?:last )?updated(?: at| on)?\s[\w:.,/ ]{1,30}|.{0,40}\bnewsletters?",
     re.IGNORECASE,
 )
 _PROMO_MAX_WORDS = 12
+# Longer lines that sell or route the reader rather than tell the story: a newsletter or
+# subscription pitch ("Get the latest updates right in your inbox. Subscribe to ..."), or
+# how to reach or follow the author ("Follow him on Twitter @...", "may be reached at x@y").
+_PITCH = re.compile(
+    r"\b(?:subscribe|sign up|sign-up|delivered)\b.{0,80}\b(?:newsletters?|inbox|letterbox)\b"
+    r"|\b(?:newsletters?|inbox)\b.{0,80}\b(?:subscribe|sign up)\b"
+    r"|\bfollow (?:him|her|them|me|us|[A-Z]\w+(?: [A-Z]\w+)?) on (?:twitter|x|facebook|instagram"
+    r"|linkedin|youtube|threads|bluesky|tiktok)\b"
+    r"|\b(?:reached|contacted|reach (?:him|her|them)) (?:at|by|via|on) \S+@\S+",
+    re.IGNORECASE,
+)
+_PITCH_MAX_WORDS = 40
+# A WordPress shortcode left in the text: "[button link=...]Send us YOUR kit review[/button]"
+_SHORTCODE = re.compile(r"\[(?P<tag>[a-z_]+)\b[^\]]*\].*\[/(?P=tag)\]", re.IGNORECASE)
 
 _SIGN_OFF = re.compile(
     r"[—–-]*\s*\(?(?:[A-Z][A-Z./&]{1,9}|Reuters|Xinhua|Bloomberg|Yonhap|Kyodo|Bernama|Anadolu)"
@@ -101,6 +123,7 @@ _SIGN_OFF = re.compile(
 
 _SENTENCE_END = (".", ":", ";", ",")
 _STORY_STARTED_PARAGRAPHS = 2  # prose paragraphs needed before a related-content marker counts
+_TEASER_RUN_LINES = 2  # headlines after a marker inside the story that make a link box
 _LONG_REPEAT_WORDS = 12  # a non-adjacent repeat this long is a caption or pull quote
 
 
@@ -136,6 +159,8 @@ def _is_caption(text: str) -> bool:
         return True
     if _words(stripped) <= 40 and _LABEL_CREDIT.search(stripped):
         return True
+    if _words(stripped) <= _CAPTION_MAX_WORDS and _CREDIT_COPYRIGHT.search(stripped):
+        return True
     return _BY_CREDIT.fullmatch(stripped) is not None or (
         _AGENCY_CREDIT.fullmatch(stripped) is not None
     )
@@ -144,6 +169,22 @@ def _is_caption(text: str) -> bool:
 def _is_related_marker(text: str) -> bool:
     stripped = text.strip().strip(_MARKER_TRIM)
     return len(stripped) <= 40 and _RELATED_MARKER.fullmatch(stripped) is not None
+
+
+def _is_marked_teaser(text: str) -> bool:
+    """A related-content marker and the headline it links to, on one line."""
+    match = _MARKED_TEASER.fullmatch(text.strip())
+    return (
+        match is not None
+        and _is_related_marker(match["marker"])
+        and _is_headline(match["headline"])
+    )
+
+
+def _is_teaser_line(text: str) -> bool:
+    """A line of a list of links: a headline or a picture caption, maybe bulleted."""
+    stripped = text.strip().lstrip("-•*·–— ").strip()
+    return _is_headline(stripped) or _is_caption(stripped) or _is_image_file(stripped)
 
 
 def _looks_like_teasers(block: Sequence[_Line]) -> bool:
@@ -185,15 +226,28 @@ def _drop_title(lines: Sequence[_Line], title: str | None) -> _Drops:
 
 
 def _drop_teaser_block(lines: Sequence[_Line], title: str | None) -> _Drops:
+    """Drop "Related stories" and what it lists, at the end of the story or inside it.
+
+    At the end, the marker and every line after it go when they read as a list of other
+    stories. Inside the story, the marker goes, with the run of two or more headlines right
+    after it (the page's extractor may already have dropped the links); the story resumes at
+    the next paragraph.
+    """
     paragraphs = 0
     for i, line in enumerate(lines):
         if paragraphs >= _STORY_STARTED_PARAGRAPHS and _is_related_marker(line.text):
+            marker = line.text.strip()
             block = lines[i + 1 :]
             if not block or _looks_like_teasers(block):
-                marker = line.text.strip()
                 drops = {line.no: "related-content heading"}
                 drops.update((b.no, f"teaser block after '{marker}'") for b in block)
                 return drops
+            run = list(takewhile(lambda b: _is_teaser_line(b.text), block))
+            drops = {line.no: "related-content heading"}
+            # One heading after "See more:" may be the next section of a listicle.
+            if len(run) >= _TEASER_RUN_LINES:
+                drops.update((b.no, f"teaser list after '{marker}'") for b in run)
+            return drops
         if _is_prose(line.text):
             paragraphs += 1
     return {}
@@ -211,6 +265,12 @@ def _drop_line_by_line(lines: Sequence[_Line], title: str | None) -> _Drops:
             _PROMO.fullmatch(text) or _is_social_buttons(text)
         ):
             drops[line.no] = "share/subscribe line"
+        elif _words(text) <= _PITCH_MAX_WORDS and _PITCH.search(text):
+            drops[line.no] = "newsletter or author-contact line"
+        elif _is_marked_teaser(text):
+            drops[line.no] = "link to another story"
+        elif _SHORTCODE.search(text):
+            drops[line.no] = "unrendered page shortcode"
         elif _words(text) <= 15 and _COPYRIGHT.fullmatch(text):
             drops[line.no] = "copyright line"
     return drops

@@ -461,33 +461,44 @@ def test_marker_in_the_first_paragraphs_is_not_a_teaser_start() -> None:
     assert cleaned.dropped == ()
 
 
-def test_marker_followed_by_more_story_is_kept() -> None:
-    # "See more:" introducing a link, after which the article goes on (a listicle section).
-    text = (
-        STORY + "\n\nSee more:\n\nFanDuel Sportsbook\n\n"
+def test_marker_followed_by_more_story_keeps_the_story() -> None:
+    # "See more:" introducing a link, after which the article goes on (a listicle section):
+    # the marker says nothing, the section heading and its paragraphs stay.
+    rest = (
+        "FanDuel Sportsbook\n\n"
         "FanDuel offers run lines, totals and player props for every game of the season.\n\n"
         "New users can also claim a welcome bonus when they place their first bet."
     )
-    cleaned = clean_text(text)
-    assert cleaned.text == text
+    cleaned = clean_text(STORY + "\n\nSee more:\n\n" + rest)
+    assert cleaned.text == STORY + "\n\n" + rest
+    assert _reasons(cleaned) == [("See more:", "related-content heading")]
 
 
-def test_link_box_in_the_middle_of_the_story_is_kept() -> None:
-    # Without knowing where the box ends, dropping "everything after" would cut the story.
-    text = STORY + (
-        "\n\nRelated\n\nFerry service resumes\n\nGold prices rise for a third day\n\n"
+def test_link_box_in_the_middle_of_the_story_goes_and_the_story_after_it_stays() -> None:
+    rest = (
         "The council will meet again next month to discuss the transport plan.\n\n"
         "Opposition members said they would propose amendments at that meeting."
     )
-    assert clean_text(text).text == text
-
-
-def test_section_heading_like_most_read_followed_by_prose_is_kept() -> None:
     text = STORY + (
-        "\n\nMost read\n\nAltman backs teen founders: Sam Altman is among the backers of an "
+        "\n\nRelated\n\nFerry service resumes\n\nGold prices rise for a third day\n\n" + rest
+    )
+    cleaned = clean_text(text)
+    assert cleaned.text == STORY + "\n\n" + rest
+    assert [d.reason for d in cleaned.dropped] == [
+        "related-content heading",
+        "teaser list after 'Related'",
+        "teaser list after 'Related'",
+    ]
+
+
+def test_section_heading_like_most_read_followed_by_prose_keeps_the_prose() -> None:
+    prose = (
+        "Altman backs teen founders: Sam Altman is among the backers of an "
         "AI startup founded by two teenagers, which aims to help businesses."
     )
-    assert clean_text(text).text == text
+    cleaned = clean_text(STORY + "\n\nMost read\n\n" + prose)
+    assert cleaned.text == STORY + "\n\n" + prose
+    assert _reasons(cleaned) == [("Most read", "related-content heading")]
 
 
 @pytest.mark.parametrize(
@@ -523,6 +534,59 @@ def test_share_and_subscribe_lines_are_dropped(line: str) -> None:
 )
 def test_sentences_mentioning_share_or_subscribe_are_kept(line: str) -> None:
     text = f"First paragraph of the story.\n\n{line}"
+    assert clean_text(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("12 comments", "share/subscribe line"),
+        ("Tell us what YOU think...", "share/subscribe line"),
+        ("Updated at 1:23 p.m.", "share/subscribe line"),
+        ("Pick Six Newsletter", "share/subscribe line"),
+        (
+            "Get the latest updates right in your inbox. Subscribe to NJ.com's newsletters.",
+            "newsletter or author-contact line",
+        ),
+        (
+            "Have a tip? Amy Kuperinsky may be reached at akuperinsky@example.com. "
+            "Follow her on Twitter @AmyKup or on Facebook.",
+            "newsletter or author-contact line",
+        ),
+        (
+            "Follow Newsbeat on Instagram, Facebook, Twitter and YouTube.",
+            "newsletter or author-contact line",
+        ),
+        (
+            "SEE MORE: Hong Kong protests: 800 students under siege in university",
+            "link to another story",
+        ),
+        ("Related: The 15 Weirdest Galaxies in Our Universe", "link to another story"),
+        (
+            '[button link="https://example.com/submit/" type="big"] Send us your review[/button]',
+            "unrendered page shortcode",
+        ),
+    ],
+)
+def test_pitches_comment_prompts_and_story_links_are_dropped(line: str, reason: str) -> None:
+    cleaned = clean_text(f"{STORY}\n\n{line}\n\nSecond paragraph.")
+    assert cleaned.text == f"{STORY}\n\nSecond paragraph."
+    assert _reasons(cleaned) == [(line, reason)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The newsletter, which has 40,000 subscribers, will close at the end of the year.",
+        "Police said the suspect had followed her on Instagram for months before the attack.",
+        "Read more: the report runs to 400 pages and makes 52 recommendations to ministers.",
+        "Comments from the minister drew criticism from opposition lawmakers on Tuesday.",
+        "Updated figures from the statistics office show inflation slowing to 3.1% in May.",
+        "Related: the company also said it would cut 1,200 jobs in Europe.",
+    ],
+)
+def test_story_sentences_that_look_like_pitches_are_kept(line: str) -> None:
+    text = f"{STORY}\n\n{line}"
     assert clean_text(text).text == text
 
 

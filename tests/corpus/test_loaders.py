@@ -142,6 +142,20 @@ def test_html_page_main_text_and_metadata() -> None:
     assert "Share this article" not in article.body
 
 
+def test_html_page_boxes_inside_the_story_never_reach_the_body() -> None:
+    # A link box, a one-line teaser, a newsletter pitch, an author's contact line, a comment
+    # count and a timestamp: all quotable if indexed, none of them the story.
+    [article] = _articles(LOADERS / "page-with-boxes.html")
+    paragraphs = article.body.split("\n\n")
+    assert [p.split()[:3] for p in paragraphs] == [
+        ["The", "harbour", "bridge"],
+        ["Engineers", "replaced", "both"],
+        ["Commuters", "who", "had"],
+        ["The", "mayor", "said"],
+    ]
+    assert paragraphs[-1].endswith("heavy lorries will be allowed back.")
+
+
 def test_html_without_text_is_an_error(tmp_path: Path) -> None:
     path = _write(
         tmp_path / "empty.html", "<html><head><title>x</title></head><body></body></html>"
