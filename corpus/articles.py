@@ -5,10 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-# Query parameters that only track where a reader came from; they do not change the page.
-_TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ref", "cmpid", "ocid")
+from urllib.parse import urlsplit, urlunsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,25 +30,19 @@ class Article:
 def normalise_url(url: str) -> str:
     """Canonical form of an article URL: same page, same string.
 
-    Lower-cases scheme and host, drops the fragment, tracking parameters, default ports and
-    a trailing slash, so ``https://Example.com/a/?utm_source=x#top`` equals ``https://example.com/a``.
+    courlan (trafilatura's URL library) lower-cases scheme and host, drops default ports,
+    the fragment and tracking parameters (utm_*, fbclid, gclid, …) and sorts the query; a
+    trailing slash goes too, so ``https://Example.com/a/?utm_source=x#top`` equals
+    ``https://example.com/a``. A string courlan cannot read is only trimmed.
     """
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if parts.port and not (
-        (scheme == "http" and parts.port == 80) or (scheme == "https" and parts.port == 443)
-    ):
-        host = f"{host}:{parts.port}"
-    query = urlencode(
-        [
-            (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if not k.lower().startswith(_TRACKING_PARAMS)
-        ]
-    )
-    path = parts.path.rstrip("/") or ""
-    return urlunsplit((scheme, host, path, query, ""))
+    from courlan import normalize_url
+
+    try:
+        normal = normalize_url(url.strip(), strict=True)
+    except ValueError:
+        return url.strip()
+    parts = urlsplit(normal)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
 
 
 def article_id(*, url: str | None, title: str, body: str) -> str:
@@ -61,3 +52,9 @@ def article_id(*, url: str | None, title: str, body: str) -> str:
     else:
         key = "text:" + " ".join(title.split()) + "\n" + " ".join(body.split())
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def content_fingerprint(body: str) -> str:
+    """Same text, same fingerprint, whatever the spacing: one story reached through two
+    addresses (two feeds, a syndicated copy) is stored once."""
+    return hashlib.sha256(" ".join(body.split()).casefold().encode("utf-8")).hexdigest()[:32]

@@ -6,11 +6,13 @@ import calendar
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from email.utils import parsedate_to_datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
@@ -21,7 +23,15 @@ from corpus.errors import ArticleError
 # trafilatura, feedparser, lxml, yaml and charset_normalizer are imported where a format needs
 # them: together about 0.2 s that answering a question (which imports this module) never needs.
 
-__all__ = ["article_to_record", "load_path", "load_paths", "sample_corpus_dir"]
+__all__ = [
+    "FeedEntry",
+    "article_from_page",
+    "article_to_record",
+    "feed_entries",
+    "load_path",
+    "load_paths",
+    "sample_corpus_dir",
+]
 
 Loaded = Article | ArticleError
 _EXPECTED_TYPES = "expected .txt, .md, .html, .jsonl, .xml/.rss/.atom"
@@ -293,6 +303,23 @@ def _first_line_title(text: str, *, markdown: bool) -> tuple[str, str]:
 
 
 def _load_html(data: bytes, where: str) -> Iterator[Loaded]:
+    yield article_from_page(data)
+
+
+def article_from_page(
+    data: bytes,
+    *,
+    url: str | None = None,
+    title: str | None = None,
+    published: datetime | None = None,
+    source: str | None = None,
+) -> Article:
+    """The article of an HTML page; raises ValueError with the reason it has none.
+
+    The page's own metadata wins; ``url`` (where it was fetched), ``title``, ``published``
+    and ``source`` (what a feed said about it) fill what the page does not say. A canonical
+    link to the site's front page is a misconfiguration, not the article's address.
+    """
     import trafilatura
     from trafilatura.settings import Document
 
@@ -303,18 +330,19 @@ def _load_html(data: bytes, where: str) -> Iterator[Loaded]:
     # menu line matters more than a lost sentence (README, Article extraction: on the shared
     # benchmark pages it trades 0.003 recall for 0.015 precision).
     doc = trafilatura.bare_extraction(
-        tree, with_metadata=True, include_comments=False, favor_precision=True
+        tree, url=url, with_metadata=True, include_comments=False, favor_precision=True
     )
     if not isinstance(doc, Document) or not doc.text or not doc.text.strip():
         raise ValueError("no article text found in the HTML page")
+    canonical = doc.url if doc.url and urlsplit(doc.url).path.strip("/") else None
     # trafilatura puts one block element per line; the corpus separates paragraphs by a blank line.
     body = "\n\n".join(line for line in doc.text.split("\n") if line.strip())
-    yield _make_article(
-        title=doc.title,
+    return _make_article(
+        title=doc.title or title,
         body=body,
-        url=doc.url,
-        source=doc.sitename or doc.hostname,
-        published=_parse_published(doc.date, "date"),
+        url=canonical or url,
+        source=doc.sitename or source or doc.hostname,
+        published=_parse_published(doc.date, "date") or published,
         language=doc.language or tree.get("lang"),
         extra={"author": doc.author} if doc.author else {},
     )
@@ -433,6 +461,26 @@ _BLOCK_TAGS = frozenset(
 
 
 def _load_feed(data: bytes, where: str) -> Iterator[Loaded]:
+    for n, entry in enumerate(feed_entries(data), start=1):
+        if isinstance(entry.article, ArticleError):
+            yield ArticleError(f"entry {n}: {entry.article}", source=where)
+        else:
+            yield entry.article
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One item of a feed: where its story lives, and the feed's own text of it."""
+
+    link: str | None
+    title: str | None
+    published: datetime | None
+    source: str | None
+    article: Article | ArticleError  # from the entry's own text (often only a summary)
+
+
+def feed_entries(data: bytes) -> list[FeedEntry]:
+    """The entries of an RSS or Atom feed; raises ValueError if ``data`` is not one."""
     import feedparser
 
     feed = feedparser.parse(data)
@@ -441,16 +489,22 @@ def _load_feed(data: bytes, where: str) -> Iterator[Loaded]:
         detail = f": {reason}" if reason else ""
         raise ValueError(f"not an RSS or Atom feed{detail}")
     channel = feed.feed
-    for n, entry in enumerate(feed.entries, start=1):
+    entries = []
+    for entry in feed.entries:
+        when = entry.get("published_parsed") or entry.get("updated_parsed")
+        published = datetime.fromtimestamp(calendar.timegm(when), UTC) if when else None
+        source = entry.get("source", {}).get("title") or channel.get("title")
         try:
-            yield _feed_article(entry, channel)
+            article: Article | ArticleError = _feed_article(entry, channel, published, source)
         except ValueError as exc:
-            yield ArticleError(f"entry {n}: {exc}", source=where)
+            article = ArticleError(str(exc))
+        entries.append(FeedEntry(entry.get("link"), entry.get("title"), published, source, article))
+    return entries
 
 
-def _feed_article(entry: Any, channel: Any) -> Article:
-    when = entry.get("published_parsed") or entry.get("updated_parsed")
-    source = entry.get("source", {}).get("title") or channel.get("title")
+def _feed_article(
+    entry: Any, channel: Any, published: datetime | None, source: str | None
+) -> Article:
     extra = {"author": entry.get("author"), "guid": entry.get("id")}
     if entry.get("tags"):
         extra["tags"] = ", ".join(t.get("term", "") for t in entry.tags if t.get("term"))
@@ -459,7 +513,7 @@ def _feed_article(entry: Any, channel: Any) -> Article:
         body=_entry_text(entry),
         url=entry.get("link"),
         source=source,
-        published=datetime.fromtimestamp(calendar.timegm(when), UTC) if when else None,
+        published=published,
         language=entry.get("language") or channel.get("language"),
         extra={k: v for k, v in extra.items() if v},
     )

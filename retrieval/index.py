@@ -28,7 +28,7 @@ import shutil
 import sqlite3
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from corpus.articles import Article
+from corpus.articles import Article, content_fingerprint
 from corpus.errors import IndexStoreError
 
 from .chunking import Chunk
@@ -77,6 +77,14 @@ CREATE TABLE chunks (
     "end" INTEGER NOT NULL
 );
 CREATE INDEX chunks_by_article ON chunks(article_id);
+"""
+# Added after format 3 shipped: created, and filled for older articles, by the next commit.
+_FINGERPRINTS = """
+CREATE TABLE IF NOT EXISTS fingerprints (
+    article_id TEXT PRIMARY KEY REFERENCES articles(id),
+    fingerprint TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fingerprints_by_value ON fingerprints(fingerprint);
 """
 
 
@@ -148,6 +156,16 @@ class RowMetadata:
             np.concatenate(
                 [self.article_codes, np.array([codes[c.article_id] for c in chunks], np.int64)]
             ),
+        )
+
+    def selected(self, rows: np.ndarray) -> RowMetadata:
+        """Only ``rows``, renumbered from 0 (the outlet names are kept as they are)."""
+        return RowMetadata(
+            self.outlets,
+            self.outlet_codes[rows],
+            self.months[rows],
+            self.days[rows],
+            self.article_codes[rows],
         )
 
     @classmethod
@@ -448,6 +466,48 @@ class FaissIndex:
         ):
             yield _article_from_row(row)
 
+    def article(self, article_id: str) -> Article | None:
+        row = self._query_one(
+            "SELECT id, title, body, url, source, published, language, extra "
+            "FROM articles WHERE id = ?",
+            [article_id],
+        )
+        return _article_from_row(row) if row else None
+
+    def article_with_text(self, fingerprint: str) -> str | None:
+        """The id of a stored article with this :func:`content_fingerprint`, if any."""
+        try:
+            row = self._query_one(
+                "SELECT article_id FROM fingerprints WHERE fingerprint = ?", [fingerprint]
+            )
+        except sqlite3.OperationalError:  # an index older than the table: filled next commit
+            return None
+        return row[0] if row else None
+
+    def article_ages(self) -> list[tuple[str, str | None, str]]:
+        """Every article's id, publication and ingest time (ISO), oldest ingest first."""
+        return [
+            (id_, published, ingested)
+            for id_, published, ingested in self._query(
+                "SELECT id, published, ingested_at FROM articles ORDER BY rowid"
+            )
+        ]
+
+    def rows_of(self, article_ids: Iterable[str]) -> np.ndarray:
+        """The rows of every passage of ``article_ids``, ascending."""
+        wanted = sorted(set(article_ids))
+        rows: list[int] = []
+        for start in range(0, len(wanted), 500):  # SQLite's parameter limit
+            part = wanted[start : start + 500]
+            rows.extend(
+                r
+                for (r,) in self._query(
+                    f"SELECT row FROM chunks WHERE article_id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+            )
+        return np.array(sorted(rows), np.int64)
+
     def date_range(self) -> tuple[str | None, str | None]:
         oldest, newest = self._aggregate("SELECT MIN(published), MAX(published) FROM articles")
         return (oldest[:10] if oldest else None, newest[:10] if newest else None)
@@ -540,16 +600,26 @@ def commit(
     chunk_size: int,
     chunk_overlap: int,
     vector_config: VectorIndexConfig | None = None,
+    remove: Collection[str] = (),
 ) -> Manifest:
-    """Write ``base`` plus ``new`` as the next generation and make it live atomically.
+    """Write ``base`` minus the articles ``remove`` plus ``new`` as the next generation and
+    make it live atomically.
 
     The caller holds :func:`locked`. ``base`` is the live generation (``None`` for a fresh
-    index); it is copied, never modified, so readers of it are undisturbed.
-    ``vector_config`` says when the vectors go from exact to approximate search (see
-    ``vectors.py``); a commit that crosses it rebuilds them.
+    index); it is copied, never modified, so readers of it are undisturbed. An article that
+    changed is replaced by naming its id in ``remove`` and passing its new version in ``new``:
+    both happen in the one commit. ``vector_config`` says when the vectors go from exact to
+    approximate search (see ``vectors.py``); a commit that crosses it rebuilds them.
     """
     if not len(new.chunks) == len(new.vectors) == len(new.sentences):
         raise ValueError("one vector and one sentence list per chunk are required")
+    removed = set(remove) if base else set()
+    dropped_rows = base.rows_of(removed) if base and removed else np.zeros(0, np.int64)
+    kept_rows = (
+        np.setdiff1d(np.arange(base.manifest.chunk_count), dropped_rows)
+        if base and len(dropped_rows)
+        else None
+    )
     index_dir.mkdir(parents=True, exist_ok=True)
     _sweep(index_dir, keep={base.generation} if base else set())
     name = _next_generation(index_dir)
@@ -568,6 +638,16 @@ def commit(
         first_row = base.manifest.chunk_count if base else 0
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with db:
+            _fill_fingerprints(db)
+        if removed:
+            with db:
+                _delete_articles(db, removed)
+            first_row -= len(dropped_rows)
+        with db:
+            db.executemany(
+                "INSERT INTO fingerprints VALUES (?, ?)",
+                [(a.id, content_fingerprint(a.body)) for a in new.articles],
+            )
             db.executemany(
                 "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_article_to_row(a, now) for a in new.articles],
@@ -589,28 +669,32 @@ def commit(
             if id_ in new_ids
         }
 
-    (base.row_metadata() if base else RowMetadata.empty()).extended(
-        new.articles, new.chunks, article_codes
-    ).save(staging / ROWS_NAME)
+    old_rows = base.row_metadata() if base else RowMetadata.empty()
+    old_sentences = base.sentences if base else SentenceIndex.empty(dimension)
+    if base and kept_rows is not None:
+        old_rows, old_sentences = old_rows.selected(kept_rows), old_sentences.selected(kept_rows)
+    old_rows.extended(new.articles, new.chunks, article_codes).save(staging / ROWS_NAME)
 
     # BM25 statistics (document frequencies, lengths) change with every article, so the
     # lexical index is rebuilt over all passages; only the vectors are reused.
-    old_chunks = base.all_chunks() if base else iter(())
+    old_chunks = (c for c in base.all_chunks() if c.article_id not in removed) if base else iter(())
     LexicalIndex.build(c.lexical_text for c in itertools.chain(old_chunks, new.chunks)).save(
         staging / LEXICAL_NAME
     )
     # Sentences, unlike BM25 statistics, do not depend on other passages: append them.
-    (base.sentences if base else SentenceIndex.empty(dimension)).extended(
-        new.sentences, new.sentence_vectors
-    ).save(staging / SENTENCES_NAME)
+    old_sentences.extended(new.sentences, new.sentence_vectors).save(staging / SENTENCES_NAME)
 
-    vectors = extend_index(
-        faiss.read_index(str(base.index_dir / base.generation / VECTORS_NAME))
-        if base
-        else faiss.IndexFlatIP(dimension),
-        new.vectors,
-        vector_config or VectorIndexConfig(),
-    )
+    config = vector_config or VectorIndexConfig()
+    old_vectors: faiss.Index
+    if base is None:
+        old_vectors = faiss.IndexFlatIP(dimension)
+    elif kept_rows is None:
+        old_vectors = faiss.read_index(str(base.index_dir / base.generation / VECTORS_NAME))
+    else:  # rows renumber when passages go: rebuild from the stored vectors of the rest
+        old_vectors = extend_index(
+            faiss.IndexFlatIP(dimension), base.vectors(kept_rows.tolist()), config
+        )
+    vectors = extend_index(old_vectors, new.vectors, config)
     faiss.write_index(vectors, str(staging / VECTORS_NAME))
     publish_directory(staging, index_dir / name)
 
@@ -631,6 +715,34 @@ def commit(
     # The previous generation stays one more round for readers that still have it open.
     _sweep(index_dir, keep={name} | ({base.generation} if base else set()))
     return manifest
+
+
+def _fill_fingerprints(db: sqlite3.Connection) -> None:
+    """Create the fingerprints table if this index predates it, and fill it."""
+    db.executescript(_FINGERPRINTS)
+    missing = db.execute(
+        "SELECT id, body FROM articles WHERE id NOT IN (SELECT article_id FROM fingerprints)"
+    )
+    db.executemany(
+        "INSERT INTO fingerprints VALUES (?, ?)",
+        ((id_, content_fingerprint(body)) for id_, body in missing.fetchall()),
+    )
+
+
+def _delete_articles(db: sqlite3.Connection, article_ids: set[str]) -> None:
+    """Delete articles and their chunks, and renumber the remaining chunks' rows from 0."""
+    db.execute("CREATE TEMP TABLE gone (id TEXT PRIMARY KEY)")
+    db.executemany("INSERT INTO gone VALUES (?)", [(i,) for i in article_ids])
+    db.execute("DELETE FROM fingerprints WHERE article_id IN (SELECT id FROM gone)")
+    db.execute("DELETE FROM chunks WHERE article_id IN (SELECT id FROM gone)")
+    db.execute("DELETE FROM articles WHERE id IN (SELECT id FROM gone)")
+    db.execute("CREATE TEMP TABLE renumber (old INTEGER PRIMARY KEY, new INTEGER NOT NULL)")
+    db.execute("INSERT INTO renumber SELECT row, ROW_NUMBER() OVER (ORDER BY row) - 1 FROM chunks")
+    # Through negative numbers, so that no row number is ever held twice (it is the key).
+    db.execute("UPDATE chunks SET row = -1 - (SELECT new FROM renumber WHERE old = chunks.row)")
+    db.execute("UPDATE chunks SET row = -1 - row")
+    db.execute("DROP TABLE gone")
+    db.execute("DROP TABLE renumber")
 
 
 def _next_generation(index_dir: Path) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from corpus.articles import Article
+from corpus.articles import Article, content_fingerprint
 from corpus.errors import ArticleError
 from corpus.loaders import load_paths
 
@@ -61,6 +61,7 @@ def ingest(
         if index_exists(index_dir) and not rebuild:
             base = FaissIndex.open(index_dir, model=embedder.name, dimension=embedder.dimension)
         seen = base.article_ids() if base else set()
+        texts: set[str] = set()  # fingerprints of this run's articles
         manifest = base.manifest if base else None
         added = duplicates = chunks = commits = 0
         rejected: list[ArticleError] = []
@@ -74,10 +75,11 @@ def ingest(
             for item in itertools.chain(loaded, [None]):  # None: the end, commit the rest
                 if isinstance(item, ArticleError):
                     rejected.append(item)
-                elif item is not None and item.id in seen:
+                elif item is not None and _already_stored(item, seen, texts, base):
                     duplicates += 1
                 elif item is not None:
                     seen.add(item.id)
+                    texts.add(content_fingerprint(item.body))
                     batch.append(item)
                 if batch and (item is None or len(batch) >= settings.ingest_batch_articles):
                     manifest, new_chunks = _commit_batch(batch, base, settings, embedder, progress)
@@ -101,14 +103,86 @@ def ingest(
     )
 
 
+def _already_stored(
+    article: Article, ids: set[str], texts: set[str], base: FaissIndex | None
+) -> bool:
+    """Stored under its id, or the same text under another address (or earlier this run)."""
+    if article.id in ids:
+        return True
+    fingerprint = content_fingerprint(article.body)
+    return fingerprint in texts or (base is not None and bool(base.article_with_text(fingerprint)))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What :func:`update_index` changed."""
+
+    added: int
+    removed: int
+    chunks: int
+    commits: int
+    manifest: Manifest | None
+
+
+def update_index(
+    settings: RetrievalSettings,
+    embedder: Embedder,
+    *,
+    add: Sequence[Article] = (),
+    remove: Collection[str] = (),
+    progress: bool = False,
+    lock_timeout: float | None = None,
+) -> UpdateReport:
+    """Add ``add`` and remove the articles ``remove`` (ids) in atomic commits.
+
+    An article of ``add`` whose id is already stored replaces it (a story whose text
+    changed): each commit removes the old version of the articles it adds, so a reader
+    sees one version or the other, never both or neither. The other removals (expiry) go
+    with the first commit. Commits hold ``settings.ingest_batch_articles`` articles each.
+    """
+    timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
+    index_dir = settings.index_dir
+    with locked(index_dir, timeout):
+        base = None
+        if index_exists(index_dir):
+            base = FaissIndex.open(index_dir, model=embedder.name, dimension=embedder.dimension)
+        try:
+            stored = base.article_ids() if base else set()
+            pending = {i for i in remove if i in stored}
+            removed = len(pending | {a.id for a in add if a.id in stored})
+            manifest = base.manifest if base else None
+            chunks = commits = 0
+            size = max(settings.ingest_batch_articles, 1)
+            batches = [list(add[i : i + size]) for i in range(0, len(add), size)] or [[]]
+            for batch in batches:
+                gone = pending | {a.id for a in batch if a.id in stored}
+                if not batch and not gone:
+                    break
+                manifest, new_chunks = _commit_batch(
+                    batch, base, settings, embedder, progress, remove=gone
+                )
+                chunks, commits, pending = chunks + new_chunks, commits + 1, set()
+                if base is not None:
+                    base.close()
+                base = None
+                base = FaissIndex.open(index_dir)
+        finally:
+            if base is not None:
+                base.close()
+    return UpdateReport(len(add), removed, chunks, commits, manifest)
+
+
 def _commit_batch(
     batch: list[Article],
     base: FaissIndex | None,
     settings: RetrievalSettings,
     embedder: Embedder,
     progress: bool,
+    *,
+    remove: Collection[str] = (),
 ) -> tuple[Manifest, int]:
-    """Chunk, embed and commit ``batch`` on top of ``base``; the manifest and chunk count.
+    """Chunk, embed and commit ``batch`` on top of ``base`` minus the articles ``remove``;
+    the manifest and chunk count.
 
     Each sentence is embedded on its own as well, for choosing the sentences that answer
     (``selection.py``); a sentence repeated in the overlap of two passages is embedded once.
@@ -123,7 +197,11 @@ def _commit_batch(
             measure=embedder.count_tokens,
         )
     ]
-    vectors = embedder.embed_documents([c.embedding_text for c in chunks], progress=progress)
+    vectors = (
+        embedder.embed_documents([c.embedding_text for c in chunks], progress=progress)
+        if chunks
+        else np.zeros((0, embedder.dimension), np.float32)
+    )
     sentences = [sentences_of(c.text) for c in chunks]
     texts = [c.text[s.start : s.end] for c, row in zip(chunks, sentences, strict=True) for s in row]
     position = {text: i for i, text in enumerate(dict.fromkeys(texts))}
@@ -141,5 +219,6 @@ def _commit_batch(
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
         vector_config=settings.vector_index_config(),
+        remove=remove,
     )
     return manifest, len(chunks)

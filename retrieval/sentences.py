@@ -130,6 +130,21 @@ class SentenceIndex:
             np.concatenate([self._vectors, new_vectors]) if len(self._vectors) else new_vectors,
         )
 
+    def selected(self, rows: Sequence[int] | np.ndarray) -> SentenceIndex:
+        """A new index of only ``rows`` (ascending), renumbered from 0: for removing articles."""
+        rows_ = np.asarray(rows, np.int64)
+        first, last = self._chunk_ptr[rows_], self._chunk_ptr[rows_ + 1]
+        sentence_ids = _ranges(first, last)
+        term_first, term_last = self._term_ptr[sentence_ids], self._term_ptr[sentence_ids + 1]
+        return SentenceIndex(
+            list(self.vocabulary),
+            _append_offsets(np.zeros(1, np.int64), (last - first).tolist()),
+            np.asarray(self._spans[sentence_ids]).reshape(-1, 2),
+            _append_offsets(np.zeros(1, np.int64), (term_last - term_first).tolist()),
+            np.asarray(self._term_ids[_ranges(term_first, term_last)], np.int32),
+            np.asarray(self._vectors[sentence_ids]).reshape(-1, self._vectors.shape[1]),
+        )
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / _VOCABULARY).write_text(json.dumps(self.vocabulary), encoding="utf-8")

@@ -1,5 +1,6 @@
 """Ingest: incremental, idempotent, and honest about what it rejected."""
 
+import json
 from pathlib import Path
 
 from corpus.loaders import sample_corpus_dir
@@ -64,6 +65,28 @@ def test_duplicates_within_one_batch_are_indexed_once(settings, embedder, tmp_pa
     copy = tmp_path / "copy.md"
     copy.write_text((DATA / "extra-article.md").read_text())
     report = ingest([DATA / "extra-article.md", copy], settings, embedder)
+    assert (report.added, report.duplicates) == (1, 1)
+
+
+def test_the_same_story_at_two_addresses_is_stored_once(writable_sample_index, embedder, tmp_path):
+    # One story, syndicated: another URL, another title suffix, other spacing; same text.
+    index = FaissIndex.open(writable_sample_index)
+    seed = next(index.articles())
+    index.close()
+    record = {
+        "title": seed.title + " | Partner Site",
+        "body": "  " + seed.body.replace("\n\n", "\n\n "),
+        "url": "https://partner.example.com/world/" + seed.id,
+    }
+    other = {
+        **record,
+        "body": "A different story about the port of Chancay opening.",
+        "url": "https://partner.example.com/world/chancay",
+    }
+    path = tmp_path / "syndicated.jsonl"
+    path.write_text(json.dumps(record) + "\n" + json.dumps(other) + "\n")
+    settings = RetrievalSettings(index_dir=writable_sample_index)
+    report = ingest([path], settings, embedder)
     assert (report.added, report.duplicates) == (1, 1)
 
 
