@@ -1,4 +1,4 @@
-"""The ``newsbot`` command: ingest, ask, search, chat, stats, export.
+"""The ``newsbot`` command: ingest, refresh, ask, search, chat, stats, export, serve, eval.
 
 Heavy modules (torch, FAISS) are imported inside the commands that need them, so ``--help``
 and error paths answer at once.
@@ -22,6 +22,7 @@ from corpus.errors import ConfigurationError, NewsbotError, QuestionError
 
 if TYPE_CHECKING:
     from retrieval.assistant import NewsAssistant
+    from retrieval.refresh import RefreshReport
 
     from .settings import Settings
 
@@ -90,31 +91,133 @@ def _assistant(settings: Settings, *, sample_if_empty: bool = True) -> NewsAssis
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @_index_option
 @click.option("--rebuild", is_flag=True, help="Replace the index instead of adding to it.")
-def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool) -> None:
-    """Load, clean, chunk, embed and index the articles in PATHS (files or folders).
+def ingest(sources: tuple[str, ...], index_dir: Path | None, rebuild: bool) -> None:
+    """Load, clean, chunk, embed and index the articles in SOURCES.
 
-    Formats: .txt/.md (optional front matter), .html, .jsonl, RSS/Atom (.xml/.rss/.atom).
-    Articles already in the index are skipped.
+    A source is a file or folder (.txt/.md with optional front matter, .html, .jsonl,
+    RSS/Atom .xml/.rss/.atom), a URL (a feed, whose linked pages are fetched, or an article
+    page), or a file listing URLs (one a line, or OPML). Articles already in the index are
+    skipped; a story whose text changed at its URL is updated. Exits 1 if nothing could be read.
     """
+    from corpus.web import is_url, url_list_file
+
     settings = load_settings(index_dir=index_dir)
     assistant = _assistant(settings, sample_if_empty=False)
-    report = assistant.ingest(paths, rebuild=rebuild, progress=sys.stderr.isatty())
-    click.echo(
-        f"Added {report.added} articles ({report.chunks} chunks), skipped {report.duplicates} "
-        f"already indexed, rejected {len(report.rejected)} in {report.seconds:.1f} s."
-    )
-    for problem in report.rejected:
-        click.echo(f"  rejected: {problem}", err=True)
-    if report.manifest:
-        m = report.manifest
+    urls: list[str] = []
+    paths: list[Path] = []
+    for source in sources:
+        listed = None if is_url(source) else url_list_file(Path(source))
+        if is_url(source) or listed:
+            urls.extend([source] if is_url(source) else listed or [])
+        else:
+            paths.append(Path(source))
+    if urls and rebuild:
+        _fail("--rebuild reads files only: rebuild from files first, then ingest the URLs")
+    found = False
+    if paths:
+        report = assistant.ingest(paths, rebuild=rebuild, progress=sys.stderr.isatty())
+        click.echo(
+            f"Added {report.added} articles ({report.chunks} chunks), skipped "
+            f"{report.duplicates} already indexed, rejected {len(report.rejected)} in "
+            f"{report.seconds:.1f} s."
+        )
+        for problem in report.rejected:
+            click.echo(f"  rejected: {problem}", err=True)
+        found = bool(report.added or report.duplicates)
+        if not found and not report.rejected:
+            click.echo(
+                f"No articles found in {', '.join(map(str, paths))} ({_looked_at(paths)}).",
+                err=True,
+            )
+    if urls:
+        refreshed = _run_refresh(assistant, urls, expire=False)
+        click.echo(_refresh_summary(refreshed))
+        for url, reason in refreshed.failed:
+            click.echo(f"  failed: {url}: {reason}", err=True)
+        found = found or refreshed.found_anything
+    m = assistant.manifest_now()
+    if m is not None:
         click.echo(
             f"Index {settings.index_dir}: {m.article_count} articles, {m.chunk_count} chunks."
         )
-    if report.rejected and not report.added and not report.duplicates:
+    if not found:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@_index_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def refresh(sources: tuple[str, ...], index_dir: Path | None, as_json: bool) -> None:
+    """Fetch the feeds once: add new stories, update changed ones, expire old ones.
+
+    SOURCES default to NEWSBOT_FEEDS (URLs, or a file listing them). Articles older than
+    NEWSBOT_KEEP_DAYS, and the oldest beyond NEWSBOT_MAX_ARTICLES, leave the index.
+    Exits 1 if no source gave anything readable. For cron or a systemd timer; `newsbot serve`
+    refreshes by itself every NEWSBOT_REFRESH_MINUTES.
+    """
+    from retrieval.refresh import configured_sources
+
+    settings = load_settings(index_dir=index_dir)
+    urls = list(sources) or configured_sources(settings.feeds)
+    if not urls:
+        _fail("no sources: pass feed URLs, or set NEWSBOT_FEEDS (URLs or a file listing them)")
+    assistant = _assistant(settings, sample_if_empty=False)
+    report = _run_refresh(assistant, urls, expire=True)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        click.echo(_refresh_summary(report))
+        for title in report.added:
+            click.echo(f"  added: {title}")
+        for title in report.updated:
+            click.echo(f"  updated: {title}")
+        for url, reason in report.failed:
+            click.echo(f"  failed: {url}: {reason}", err=True)
+    if not report.found_anything:
+        click.echo(
+            f"Nothing readable in {len(urls)} source(s): "
+            + "; ".join(f"{s.url}: {s.error or 'no articles'}" for s in report.sources),
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _run_refresh(assistant: NewsAssistant, urls: list[str], *, expire: bool) -> RefreshReport:
+    """A round with a progress bar on a terminal (one tick per fetch)."""
+    if not sys.stderr.isatty():
+        return assistant.refresh(urls, expire=expire)
+    from tqdm import tqdm
+
+    with tqdm(desc="fetching", unit=" pages", file=sys.stderr, leave=False) as bar:
+        return assistant.refresh(urls, expire=expire, progress=bar.update)
+
+
+def _refresh_summary(report: RefreshReport) -> str:
+    s = report.seconds
+    return (
+        f"Added {len(report.added)}, updated {len(report.updated)}, unchanged "
+        f"{report.unchanged}, duplicates {report.duplicates}, too old {report.too_old}, "
+        f"failed {len(report.failed)}, expired {report.expired} "
+        f"({report.fetches} fetches; fetch {s.get('fetch', 0):.1f} s, extract "
+        f"{s.get('extract', 0):.1f} s, index {s.get('index', 0):.1f} s)."
+    )
+
+
+def _looked_at(paths: list[Path]) -> str:
+    """What an ingest that found nothing looked at, so the user can see why."""
+    from corpus.loaders import readable_files
+
+    parts = []
+    for path in paths:
+        if path.is_dir():
+            parts.append(f"{path}: a folder with {len(readable_files(path))} readable files")
+        else:
+            parts.append(f"{path}: a file")
+    return "; ".join(parts)
 
 
 @cli.command()

@@ -102,6 +102,18 @@ def stats_to_dict(stats: IndexStats) -> dict[str, Any]:
         "size_bytes": stats.size_bytes,
         "oldest_article": stats.oldest,
         "newest_article": stats.newest,
+        "last_refresh": stats.last_refresh,
+        "sources": [
+            {
+                "url": s.url,
+                "kind": s.kind,
+                "articles": s.articles,
+                "last_ok": s.last_ok,
+                "last_error": s.last_error,
+                "last_error_at": s.last_error_at,
+            }
+            for s in stats.sources
+        ],
     }
 
 
@@ -116,7 +128,17 @@ def format_stats_text(stats: IndexStats) -> str:
         ("articles from", f"{stats.oldest or '?'} to {stats.newest or '?'}"),
         ("generation", stats.generation),
     ]
-    return "\n".join(f"{key:<14}{value}" for key, value in rows)
+    if stats.last_refresh:
+        rows.append(("last refresh", stats.last_refresh))
+    lines = [f"{key:<14}{value}" for key, value in rows]
+    if stats.sources:
+        lines.append("sources")
+        for s in stats.sources:
+            ok = f"last ok {s.last_ok}" if s.last_ok else "never read"
+            lines.append(f"  {s.url}  ({s.kind}, {s.articles:,} articles, {ok})")
+            if s.last_error and (not s.last_ok or (s.last_error_at or "") > s.last_ok):
+                lines.append(f"    last error {s.last_error_at}: {s.last_error}")
+    return "\n".join(lines)
 
 
 def _human_bytes(size: int) -> str:

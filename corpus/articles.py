@@ -27,6 +27,16 @@ class Article:
         return self.published.date().isoformat() if self.published else None
 
 
+def clean_url(url: str) -> str:
+    """``url`` without tracking parameters and fragment, for showing and linking to."""
+    from courlan import normalize_url
+
+    try:
+        return normalize_url(url.strip(), strict=True)
+    except ValueError:
+        return url.strip()
+
+
 def normalise_url(url: str) -> str:
     """Canonical form of an article URL: same page, same string.
 
@@ -35,13 +45,7 @@ def normalise_url(url: str) -> str:
     trailing slash goes too, so ``https://Example.com/a/?utm_source=x#top`` equals
     ``https://example.com/a``. A string courlan cannot read is only trimmed.
     """
-    from courlan import normalize_url
-
-    try:
-        normal = normalize_url(url.strip(), strict=True)
-    except ValueError:
-        return url.strip()
-    parts = urlsplit(normal)
+    parts = urlsplit(clean_url(url))
     return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
-from corpus.articles import Article, article_id
+from corpus.articles import Article, article_id, clean_url
 from corpus.cleaning import clean_text
 from corpus.errors import ArticleError
 
@@ -30,6 +30,7 @@ __all__ = [
     "feed_entries",
     "load_path",
     "load_paths",
+    "readable_files",
     "sample_corpus_dir",
 ]
 
@@ -90,6 +91,11 @@ def load_path(
         )
     else:
         yield from _load_file(path, max_file_bytes, max_article_chars)
+
+
+def readable_files(directory: Path) -> list[Path]:
+    """The files under ``directory`` that ingest would read (known types, not hidden)."""
+    return list(_files_under(directory))
 
 
 def _files_under(directory: Path) -> Iterator[Path]:
@@ -340,7 +346,7 @@ def article_from_page(
     return _make_article(
         title=doc.title or title,
         body=body,
-        url=canonical or url,
+        url=clean_url(address) if (address := canonical or url) else None,
         source=doc.sitename or source or doc.hostname,
         published=_parse_published(doc.date, "date") or published,
         language=doc.language or tree.get("lang"),

@@ -6,9 +6,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from corpus.articles import Article
 from corpus.errors import NewsbotError, QuestionError
@@ -20,7 +21,11 @@ from .ingest import IngestReport, ingest
 from .search import Hit, Searcher
 from .selection import AnswerModel, Vocabulary
 from .settings import RetrievalSettings
+from .sources import SourceStore
 from .text import warm_up
+
+if TYPE_CHECKING:
+    from .refresh import RefreshReport
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +43,20 @@ class IndexStats:
     size_bytes: int
     oldest: str | None
     newest: str | None
+    sources: tuple[SourceStatus, ...] = ()
+    last_refresh: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """One web source as `newsbot stats` shows it."""
+
+    url: str
+    kind: str
+    articles: int  # stored now
+    last_ok: str | None
+    last_error: str | None
+    last_error_at: str | None
 
 
 class NewsAssistant:
@@ -160,6 +179,10 @@ class NewsAssistant:
     def has_index(self) -> bool:
         return index_exists(self.settings.index_dir)
 
+    def manifest_now(self) -> Manifest | None:
+        """What the live index on disk holds now (None if there is none)."""
+        return Manifest.read(self.settings.index_dir) if self.has_index() else None
+
     def load(self) -> None:
         """Load models, index and word lists now rather than on the first question."""
         index = self.index
@@ -244,6 +267,20 @@ class NewsAssistant:
         self._checked_at = -math.inf  # look at the manifest on the next question
         return report
 
+    def refresh(
+        self,
+        sources: Sequence[str],
+        *,
+        expire: bool = True,
+        progress: Callable[[], None] | None = None,
+    ) -> RefreshReport:
+        """One round of live news over ``sources`` (``refresh.py``). Blocking."""
+        from .refresh import refresh
+
+        report = refresh(sources, self.settings, self.embedder, expire=expire, progress=progress)
+        self._checked_at = -math.inf  # look at the manifest on the next question
+        return report
+
     def stats(self) -> IndexStats:
         if self._index is not None:
             self._reload_if_newer()
@@ -262,10 +299,21 @@ class NewsAssistant:
                 size_bytes=index.size_on_disk(),
                 oldest=oldest,
                 newest=newest,
+                sources=self._source_status(index),
+                last_refresh=SourceStore(self.settings.index_dir).last_round(),
             )
         finally:
             if index is not loaded:
                 index.close()
+
+    def _source_status(self, index: FaissIndex) -> tuple[SourceStatus, ...]:
+        stored = index.articles_per_feed()
+        return tuple(
+            SourceStatus(
+                s.url, s.kind, stored.get(s.url, 0), s.last_ok, s.last_error, s.last_error_at
+            )
+            for s in SourceStore(self.settings.index_dir).sources()
+        )
 
     def export(self) -> Iterator[Article]:
         index = self.open_index()

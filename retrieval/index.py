@@ -484,6 +484,16 @@ class FaissIndex:
             return None
         return row[0] if row else None
 
+    def articles_per_feed(self) -> dict[str, int]:
+        """How many stored articles came from each web source (``extra["feed"]``)."""
+        return {
+            feed: count
+            for feed, count in self._query(
+                "SELECT json_extract(extra, '$.feed') AS feed, COUNT(*) FROM articles "
+                "WHERE feed IS NOT NULL GROUP BY feed"
+            )
+        }
+
     def article_ages(self) -> list[tuple[str, str | None, str]]:
         """Every article's id, publication and ingest time (ISO), oldest ingest first."""
         return [

@@ -10,6 +10,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from corpus.fetching import FetchPolicy
+
     from .search import SearchConfig
     from .vectors import VectorIndexConfig
 
@@ -205,3 +207,65 @@ class RetrievalSettings(BaseSettings):
         default_factory=default_model_cache_dir,
         description="Where exported ONNX models are kept; safe to delete (they are re-made).",
     )
+
+    # -- live news: sources fetched on a schedule (see retrieval/refresh.py) --------------
+    feeds: str = Field(
+        "",
+        description=(
+            "Sources for `newsbot refresh` and the bot's schedule: comma-separated URLs of "
+            "feeds or article pages, or the path of a file listing them (one URL a line, or OPML)."
+        ),
+    )
+    refresh_minutes: int | None = Field(
+        None,
+        ge=1,
+        le=10_080,
+        description="`newsbot serve` refreshes the feeds every this many minutes; empty = never.",
+    )
+    keep_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description=(
+            "A refresh removes articles published (or, undated, indexed) longer ago than this; "
+            "empty = keep everything."
+        ),
+    )
+    max_articles: int | None = Field(
+        None,
+        ge=1,
+        le=100_000_000,
+        description="A refresh removes the oldest articles beyond this many; empty = no limit.",
+    )
+    fetch_timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds a page or feed may take, all of it."
+    )
+    fetch_connect_timeout: float = Field(
+        5.0, gt=0, le=120, description="Seconds to wait for a server to accept the connection."
+    )
+    fetch_max_bytes: int = Field(
+        5_000_000, ge=10_000, le=1_000_000_000, description="Larger pages and feeds are skipped."
+    )
+    fetch_per_host: int = Field(
+        2, ge=1, le=16, description="Requests in flight to one host at most."
+    )
+    fetch_delay: float = Field(
+        0.5, ge=0, le=60, description="Seconds between two requests to the same host."
+    )
+    fetch_user_agent: str = Field(
+        "newsbot/0.1 (news question-answering bot)",
+        min_length=1,
+        description="How newsbot names itself to servers and in robots.txt matching.",
+    )
+
+    def fetch_policy(self) -> FetchPolicy:
+        from corpus.fetching import FetchPolicy
+
+        return FetchPolicy(
+            user_agent=self.fetch_user_agent,
+            connect_timeout=self.fetch_connect_timeout,
+            total_timeout=self.fetch_timeout,
+            max_bytes=self.fetch_max_bytes,
+            per_host=self.fetch_per_host,
+            host_delay=self.fetch_delay,
+        )
