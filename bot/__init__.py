@@ -12,6 +12,8 @@ _EXPORTS = {
     "NewsBot": "bot.handlers",
     "OFFICIAL_BOT_API": "bot.settings",
     "RateLimiter": "bot.access",
+    "ScheduledRefresh": "bot.schedule",
+    "in_daemon_thread": "bot.schedule",
     "SecretFilter": "bot.app",
     "Settings": "bot.settings",
     "Shutdown": "bot.app",

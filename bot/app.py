@@ -38,6 +38,7 @@ from corpus.errors import ConfigurationError
 
 from .access import AccessPolicy, RateLimiter
 from .handlers import GROUP_COMMANDS, PRIVATE_COMMANDS, NewsBot
+from .schedule import ScheduledRefresh
 
 if TYPE_CHECKING:
     from retrieval.assistant import NewsAssistant
@@ -88,6 +89,8 @@ def bot_token(settings: Settings) -> str:
 def check_serve_settings(settings: Settings) -> None:
     """Fail at once, in one line, on settings `serve` cannot work with."""
     bot_token(settings)
+    if settings.refresh_minutes is not None:
+        _refresh_sources(settings)
     if not settings.webhook_url:
         return
     if not settings.webhook_url.startswith("https://"):
@@ -178,9 +181,14 @@ def build_application(
         limiter=RateLimiter(settings.questions_per_minute),
     )
 
+    schedule = _schedule(settings, assistant)
+
     async def post_init(application: Application) -> None:
         await asyncio.to_thread(assistant.load)
         stats = await asyncio.to_thread(assistant.stats)
+        if schedule is not None:
+            application.bot_data[_SCHEDULE] = schedule
+            schedule.start()
         await application.bot.set_my_commands(PRIVATE_COMMANDS, BotCommandScopeAllPrivateChats())
         await application.bot.set_my_commands(GROUP_COMMANDS, BotCommandScopeAllGroupChats())
         logger.info(
@@ -228,6 +236,27 @@ def build_application(
     application.add_handler(InlineQueryHandler(bot.inline_query))
     application.add_error_handler(bot.error)
     return application
+
+
+_SCHEDULE = "newsbot.schedule"  # where post_init leaves the refresh schedule for _stop
+
+
+def _schedule(settings: Settings, assistant: NewsAssistant) -> ScheduledRefresh | None:
+    """The refresh schedule, if NEWSBOT_REFRESH_MINUTES and NEWSBOT_FEEDS ask for one."""
+    if settings.refresh_minutes is None:
+        return None
+    return ScheduledRefresh(assistant, _refresh_sources(settings), settings.refresh_minutes)
+
+
+def _refresh_sources(settings: Settings) -> list[str]:
+    from retrieval.refresh import configured_sources
+
+    sources = configured_sources(settings.feeds)
+    if not sources:
+        raise ConfigurationError(
+            "NEWSBOT_REFRESH_MINUTES is set but NEWSBOT_FEEDS is empty: set the feeds to refresh"
+        )
+    return sources
 
 
 async def run_bot(
@@ -287,6 +316,9 @@ async def _stop(application: Application) -> None:
     Either may not have started, if start-up failed half-way.
     """
     assert application.updater is not None
+    schedule = application.bot_data.get(_SCHEDULE)
+    if schedule is not None:
+        await schedule.stop()
     if application.updater.running:
         # Polling that ended on a rejected token re-raises it here; it is reported already.
         with contextlib.suppress(InvalidToken):

@@ -167,8 +167,9 @@ class NewsAssistant:
                     fresh.manifest.article_count,
                     fresh.manifest.chunk_count,
                 )
-            # ``old`` is not closed here: a question may still be searching it. Its SQLite
-            # connection closes when the last reference goes.
+            # ``old`` is not closed here: a question may still be searching it. Its files
+            # and its hold on the generation go with the last reference, and with that the
+            # generation itself, unless another process still reads it (index.py).
         finally:
             self._reloading.release()
 

@@ -8,13 +8,16 @@ Layout of an index directory::
         lexical/         BM25 index (bm25s); document i is chunk i
         sentences/       each chunk's sentences, their terms and vectors (see sentences.py)
         rows.npz         per-row outlet, month, day and article, for boosts and caps
-        store.sqlite     articles (cleaned text and metadata) and chunks (offsets, row ids)
+        store.sqlite     articles (cleaned text and metadata), chunks (offsets, row ids)
+                         and each article's content fingerprint
+        .readers         shared-locked by every process that has this generation open
     .write.lock          held by the one process that may write
+    sources.sqlite       what the web sources said last (see sources.py)
 
 A write builds the next generation in a temporary directory, renames it into place and only
 then replaces ``manifest.json`` (write, fsync, ``os.replace``). Until that last step readers
-and a crashed writer both see the previous generation, whole. Leftovers of a crashed write
-are swept up by the next successful one.
+and a crashed writer both see the previous generation, whole. An older generation is removed
+as soon as no reader holds it; leftovers of a crashed write by the next successful one.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
+import weakref
 import zipfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -37,6 +42,11 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 from corpus.articles import Article, content_fingerprint
 from corpus.errors import IndexStoreError
 
@@ -46,7 +56,15 @@ from .lexical import LexicalIndex
 from .sentences import Sentence, SentenceIndex, sentences_of
 from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
 
-__all__ = ["FaissIndex", "Manifest", "NewContent", "commit", "index_exists", "locked"]
+__all__ = [
+    "FaissIndex",
+    "Manifest",
+    "NewContent",
+    "commit",
+    "index_exists",
+    "locked",
+    "sweep_unused",
+]
 
 FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
@@ -56,6 +74,8 @@ LEXICAL_NAME = "lexical"
 SENTENCES_NAME = "sentences"
 ROWS_NAME = "rows.npz"
 LOCK_NAME = ".write.lock"
+READERS_NAME = ".readers"
+_GENERATION = re.compile(r"gen-\d{6}")
 
 _SCHEMA = """
 CREATE TABLE articles (
@@ -281,6 +301,7 @@ class FaissIndex:
         self._sources: tuple[str, ...] | None = None
         self._sentences: SentenceIndex | None = None
         self._sentences_lock = threading.Lock()
+        self._reader: _ReaderLock | None = None
 
     @classmethod
     def open(
@@ -288,9 +309,14 @@ class FaissIndex:
     ) -> FaissIndex:
         """Open the live generation; with ``model``/``dimension``, insist the index matches."""
         index_dir = Path(index_dir)
-        manifest = Manifest.read(index_dir)
-        manifest.check_model(index_dir, model, dimension)
-        generation = index_dir / manifest.generation
+        for _ in range(3):  # a sweep may remove the generation the manifest named a moment ago
+            manifest = Manifest.read(index_dir)
+            manifest.check_model(index_dir, model, dimension)
+            generation = index_dir / manifest.generation
+            reader = _ReaderLock.hold(generation)
+            if (generation / VECTORS_NAME).is_file() or reader is None:
+                break
+            reader.release()
         vectors_path, db_path = generation / VECTORS_NAME, generation / STORE_NAME
         for path in (vectors_path, db_path):
             if not path.is_file():
@@ -302,6 +328,7 @@ class FaissIndex:
             raise _damaged(index_dir, f"{VECTORS_NAME} cannot be read ({first_line})") from None
         lexical = _open_lexical(index_dir, generation / LEXICAL_NAME, manifest.chunk_count)
         index = cls(index_dir, manifest, vectors, lexical, db_path)
+        index._reader = reader
         index._check_consistent()
         if (generation / ROWS_NAME).exists():
             index.row_metadata()  # small: read now, so damage shows when opening
@@ -527,8 +554,11 @@ class FaissIndex:
         return sum(p.stat().st_size for p in generation.rglob("*") if p.is_file())
 
     def close(self) -> None:
+        """Close the files, let go of the generation, and sweep generations no one reads."""
         with self._db_lock:
             self._db.close()
+        if self._reader is not None:
+            self._reader.release()
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._db_lock:
@@ -722,8 +752,9 @@ def commit(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     manifest.write(index_dir)
-    # The previous generation stays one more round for readers that still have it open.
-    _sweep(index_dir, keep={name} | ({base.generation} if base else set()))
+    # The previous generation goes as soon as no reader holds it (the writer's own ``base``
+    # among them: it is swept when that is closed).
+    _sweep(index_dir, keep={name})
     return manifest
 
 
@@ -761,14 +792,96 @@ def _next_generation(index_dir: Path) -> str:
 
 
 def _sweep(index_dir: Path, keep: set[str]) -> None:
-    """Remove generations other than ``keep`` and the manifest's, and crashed leftovers."""
+    """Remove generations other than ``keep`` and the manifest's that no reader holds, and
+    crashed leftovers (the caller holds the write lock)."""
     with contextlib.suppress(IndexStoreError):
         keep = keep | {Manifest.read(index_dir).generation}
     for path in index_dir.glob("gen-*"):
-        if path.name not in keep:
+        if path.name in keep:
+            continue
+        if ".tmp-" in path.name:
             shutil.rmtree(path, ignore_errors=True)
+        else:
+            _remove_if_unread(path)
     for path in index_dir.glob(f"{MANIFEST_NAME}.tmp*"):
         path.unlink(missing_ok=True)
+
+
+def sweep_unused(index_dir: Path) -> None:
+    """Remove complete generations older than the live one that no reader holds.
+
+    Safe without the write lock: it never touches the live generation, a newer one being
+    published, or a writer's staging directory.
+    """
+    try:
+        live = Manifest.read(index_dir).generation
+    except IndexStoreError:
+        return
+    for path in index_dir.glob("gen-*"):
+        if _GENERATION.fullmatch(path.name) and path.name < live:
+            _remove_if_unread(path)
+
+
+def _remove_if_unread(generation: Path) -> None:
+    lock = _ReaderLock.exclusive(generation)
+    if lock is None:
+        return  # a reader still has it open
+    try:
+        shutil.rmtree(generation, ignore_errors=True)
+    finally:
+        lock.release()
+
+
+class _ReaderLock:
+    """A shared lock (``flock``) on a generation's ``.readers`` file while a reader has it
+    open; sweeping takes it exclusively, so a generation in use is never removed. The
+    kernel drops the lock when the process dies. Without ``fcntl`` (Windows) nothing is
+    locked and old generations stay until a sweep finds them; ``sweep_unused`` removes
+    nothing there."""
+
+    def __init__(self, fd: int | None, sweep: Path | None = None) -> None:
+        self._fd = fd
+        # Released by close() or, for an index dropped without it (a swap while questions
+        # still ran on it), when the last reference goes: then this process's sweep follows.
+        self._finalizer = weakref.finalize(self, _let_go, fd, sweep)
+
+    @classmethod
+    def hold(cls, generation: Path) -> _ReaderLock | None:
+        if fcntl is None:
+            return None
+        try:
+            fd = os.open(generation / READERS_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None  # a read-only index: nothing sweeps it either
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return cls(fd, sweep=generation.parent)
+
+    @classmethod
+    def exclusive(cls, generation: Path) -> _ReaderLock | None:
+        if fcntl is None:
+            return None
+        try:
+            fd = os.open(generation / READERS_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return cls(fd)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
+def _let_go(fd: int | None, sweep: Path | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if sweep is not None:
+        with contextlib.suppress(OSError, IndexStoreError):
+            sweep_unused(sweep)
 
 
 def _open_lexical(index_dir: Path, directory: Path, size: int) -> LexicalIndex:

@@ -6,6 +6,7 @@ nothing with the reading assistant but the directory, exactly as another process
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -118,15 +119,20 @@ def test_a_running_assistant_swaps_in_a_newer_index_without_failing_questions(
         for _ in range(3):
             pool.submit(keep_asking)
         time.sleep(0.3)
-        # Two commits: the second sweeps the generation ``in_flight`` still reads.
+        # Two commits, while ``in_flight`` still reads the first generation.
         ingest([DATA / "extra-article.md", _article(tmp_path, 1)], writer, embedder)
         time.sleep(0.3)
         stop.set()
 
     assert not failures, failures[:3]
     assert len(answers) > 10 and all(not a.abstained for a in answers)
-    assert not (writable_sample_index / old_generation).exists()
     assert in_flight.search(LIMA, 3), "a question begun on the old index still completes"
+    # The generation it reads stays on disk while it does, and only that one of the old.
+    live = Manifest.read(writable_sample_index).generation
+    assert sorted(p.name for p in writable_sample_index.glob("gen-*")) == [old_generation, live]
+    del in_flight  # the last reader of the old generation lets go: it is removed at once
+    gc.collect()
+    assert [p.name for p in writable_sample_index.glob("gen-*")] == [live]
 
     answer = reader.ask(CHANCAY)  # no restart
     assert not answer.abstained

@@ -110,3 +110,34 @@ def test_vectors_of_kept_passages_survive_a_removal(six, embedder):
         np.testing.assert_allclose(index.vectors(list(range(len(index)))), kept_vectors)
     finally:
         index.close()
+
+
+def _generations(settings: RetrievalSettings) -> list[str]:
+    return sorted(p.name for p in settings.index_dir.glob("gen-*"))
+
+
+def test_only_the_live_generation_stays_on_disk_when_no_one_reads_the_old(six, embedder):
+    assert len(_generations(six)) == 1  # three commits of two articles: one generation left
+    index = FaissIndex.open(six.index_dir)
+    first = index.generation
+    some = [a.id for a in index.articles()][:1]
+    index.close()
+
+    update_index(six, embedder, remove=some)
+
+    assert _generations(six) != [first] and len(_generations(six)) == 1
+
+
+def test_a_generation_a_reader_holds_stays_until_it_lets_go(six, embedder):
+    reader = FaissIndex.open(six.index_dir)
+    held = reader.generation
+    some = [a.id for a in reader.articles()][:1]
+
+    update_index(six, embedder, remove=some)
+
+    assert held in _generations(six) and len(_generations(six)) == 2
+    # The reader still reads all of it, parts it had not loaded yet included.
+    assert len(reader.sentences) == reader.manifest.chunk_count
+    assert len(reader.chunks(range(len(reader)))) == len(reader)
+    reader.close()
+    assert held not in _generations(six) and len(_generations(six)) == 1

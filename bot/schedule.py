@@ -1,0 +1,96 @@
+"""The bot's own refresh schedule: a round of ``newsbot refresh`` every N minutes.
+
+A round fetches, extracts and embeds: seconds to minutes of blocking work. It runs in a
+daemon thread, never on the event loop, so questions keep being answered (the assistant
+swaps in the new index generation on its own); and at shutdown the bot does not wait for a
+round to finish: commits are atomic, so a round cut short loses nothing already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from retrieval.assistant import NewsAssistant
+    from retrieval.refresh import RefreshReport
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ScheduledRefresh:
+    """Refreshes ``sources`` at start and then every ``minutes``, until stopped."""
+
+    def __init__(self, assistant: NewsAssistant, sources: list[str], minutes: int) -> None:
+        self.assistant, self.sources, self.interval = assistant, sources, minutes * 60.0
+        self._task: asyncio.Task[None] | None = None
+        self.rounds = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._every_interval())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _every_interval(self) -> None:
+        while True:
+            await self.run_once()
+            await asyncio.sleep(self.interval)
+
+    async def run_once(self) -> RefreshReport | None:
+        """One round, logged; a failing round is logged and the schedule goes on."""
+        try:
+            report = await in_daemon_thread(
+                lambda: self.assistant.refresh(self.sources, expire=True)
+            )
+        except Exception:
+            logger.exception("The news refresh failed; trying again at the next round")
+            return None
+        finally:
+            self.rounds += 1
+        logger.info(
+            "News refresh: %d added, %d updated, %d unchanged, %d failed, %d expired (%.1f s)",
+            len(report.added),
+            len(report.updated),
+            report.unchanged,
+            len(report.failed),
+            report.expired,
+            report.seconds.get("total", 0.0),
+        )
+        if not report.found_anything:
+            logger.warning(
+                "The news refresh read nothing: %s",
+                "; ".join(f"{s.url}: {s.error or 'no articles'}" for s in report.sources),
+            )
+        return report
+
+
+async def in_daemon_thread(work: Callable[[], T]) -> T:
+    """``await`` ``work()`` run in a daemon thread (which a shutdown does not wait for)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as exc:  # handed to the awaiting coroutine
+            loop.call_soon_threadsafe(settle, functools.partial(future.set_exception, exc))
+        else:
+            loop.call_soon_threadsafe(settle, functools.partial(future.set_result, result))
+
+    threading.Thread(target=run, name="newsbot-refresh", daemon=True).start()
+    return await future
