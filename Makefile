@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PIP := $(VENV)/bin/python -m pip
 
-.PHONY: install demo test lint bench bench-extraction fit-answers clean
+.PHONY: install demo test lint bench bench-extraction bench-refresh fit-answers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: install
 # extraction): newsbot's HTML path beside trafilatura and the published extractors.
 bench-extraction: install
 	$(VENV)/bin/python -m bench.extraction $(BENCH_ARGS)
+
+# Answer latency while the bot's own refresh fetches and embeds 200 new articles, against idle
+# (README, Live news).
+bench-refresh: install
+	$(VENV)/bin/python -m bench.refresh $(BENCH_ARGS)
 
 # Refit retrieval/answer_model.json on the development sets in ../shared/eval (README, Answers):
 # indexes MultiHop-RAG's corpus into FIT_INDEX once (about 8 minutes), then fits (about 1 minute).

@@ -3,7 +3,10 @@
 A round fetches, extracts and embeds: seconds to minutes of blocking work. It runs in a
 daemon thread, never on the event loop, so questions keep being answered (the assistant
 swaps in the new index generation on its own); and at shutdown the bot does not wait for a
-round to finish: commits are atomic, so a round cut short loses nothing already stored.
+round to finish: commits are atomic, so a round cut short loses nothing already stored. The
+thread, and the embedding threads it starts, run at a lower CPU priority than the bot's
+answers (``nice`` 10): on two cores a question then waits less for the refresh's
+embeddings (README, Live news, measured by ``bench/refresh.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -47,12 +51,14 @@ class ScheduledRefresh:
             await self.run_once()
             await asyncio.sleep(self.interval)
 
+    def _round(self) -> RefreshReport:
+        lower_priority()
+        return self.assistant.refresh(self.sources, expire=True)
+
     async def run_once(self) -> RefreshReport | None:
         """One round, logged; a failing round is logged and the schedule goes on."""
         try:
-            report = await in_daemon_thread(
-                lambda: self.assistant.refresh(self.sources, expire=True)
-            )
+            report = await in_daemon_thread(self._round)
         except Exception:
             logger.exception("The news refresh failed; trying again at the next round")
             return None
@@ -73,6 +79,16 @@ class ScheduledRefresh:
                 "; ".join(f"{s.url}: {s.error or 'no articles'}" for s in report.sources),
             )
         return report
+
+
+#: How much less CPU priority background work takes (``nice``; 19 is the least).
+BACKGROUND_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority; threads it starts inherit it (Linux)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
 
 
 async def in_daemon_thread(work: Callable[[], T]) -> T:

@@ -117,7 +117,7 @@ class Fetcher:
         self._client: httpx.AsyncClient | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._last_request: dict[str, float] = {}
-        self._robots: dict[str, Protego | None] = {}
+        self._robots: dict[str, Protego | str] = {}  # per origin: the rules, or why none
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
@@ -139,8 +139,9 @@ class Fetcher:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return FetchFailure(url, "not an http(s) URL")
-        if not await self._allowed(url):
-            return FetchFailure(url, "robots.txt disallows fetching it")
+        refused = await self._robots_refusal(url)
+        if refused:
+            return FetchFailure(url, refused)
         attempt = 0
         while True:
             try:
@@ -213,8 +214,8 @@ class Fetcher:
                 await asyncio.sleep(wait)
             yield
 
-    async def _allowed(self, url: str) -> bool:
-        """Whether the host's robots.txt lets our user agent fetch ``url``.
+    async def _robots_refusal(self, url: str) -> str | None:
+        """Why the host's robots.txt keeps us from ``url``, or None if it lets us fetch it.
 
         Read once per host and round. Missing (4xx) means everything is allowed; a server
         error or no answer means nothing is, for this round (RFC 9309, section 2.3.1).
@@ -226,23 +227,29 @@ class Fetcher:
             if origin not in self._robots:
                 self._robots[origin] = await self._read_robots(origin)
         robots = self._robots[origin]
-        if robots is None:
-            return False
-        return robots.can_fetch(url, self.policy.user_agent)
+        if isinstance(robots, str):
+            return robots
+        if not robots.can_fetch(url, self.policy.user_agent):
+            return "robots.txt disallows fetching it"
+        return None
 
-    async def _read_robots(self, origin: str) -> Protego | None:
+    async def _read_robots(self, origin: str) -> Protego | str:
         assert self._client is not None
         try:
             async with self._slot(urlsplit(origin).netloc):
                 response = await asyncio.wait_for(
                     self._client.get(f"{origin}/robots.txt"), timeout=self.policy.total_timeout
                 )
-        except (httpx.HTTPError, TimeoutError):
-            return None
+        except TimeoutError:
+            return "robots.txt did not answer in time: the host is skipped this round"
+        except httpx.HTTPError as exc:
+            return _describe(exc)
         if 400 <= response.status_code < 500:
             return Protego.parse("")
         if response.status_code >= 500:
-            return None
+            return (
+                f"robots.txt answered HTTP {response.status_code}: the host is skipped this round"
+            )
         return Protego.parse(response.text[: self.policy.max_bytes])
 
 

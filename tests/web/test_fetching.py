@@ -144,4 +144,13 @@ def test_one_host_gets_at_most_per_host_requests_at_once(site):
 def test_an_unreachable_host_is_a_failure_not_an_exception():
     answer = _fetch("http://127.0.0.1:9/nothing-listens-here")
     assert isinstance(answer, FetchFailure)
-    assert "robots.txt" in answer.reason or "cannot connect" in answer.reason
+    assert answer.reason.startswith("cannot connect")
+
+
+def test_a_host_whose_robots_txt_fails_is_skipped_for_the_round(site):
+    site.pages["/robots.txt"] = Page(status=503)
+    site.pages["/news/a"] = Page("<html><body>open</body></html>")
+    answer = _fetch(site.url("/news/a"))
+    assert isinstance(answer, FetchFailure)
+    assert answer.reason == "robots.txt answered HTTP 503: the host is skipped this round"
+    assert site.asked("/news/a") == []
