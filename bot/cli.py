@@ -201,8 +201,9 @@ def _refresh_summary(report: RefreshReport) -> str:
     return (
         f"Added {len(report.added)}, updated {len(report.updated)}, unchanged "
         f"{report.unchanged}, duplicates {report.duplicates}, too old {report.too_old}, "
-        f"failed {len(report.failed)}, expired {report.expired} "
-        f"({report.fetches} fetches; fetch {s.get('fetch', 0):.1f} s, extract "
+        f"failed {len(report.failed)}, expired {report.expired}; "
+        f"{report.sources_unchanged} of {len(report.sources)} sources unchanged since the "
+        f"last round ({report.fetches} fetches; fetch {s.get('fetch', 0):.1f} s, extract "
         f"{s.get('extract', 0):.1f} s, index {s.get('index', 0):.1f} s)."
     )
 

@@ -68,6 +68,7 @@ class WebRound:
     sources: list[SourceReport] = field(default_factory=list)
     validators: dict[str, Validators] = field(default_factory=dict)  # the feeds'
     fetches: int = 0
+    repeated_links: int = 0  # entries linking a story another entry already linked (not fetched)
     extract_seconds: float = 0.0  # of the round's time, reading articles out of pages
 
 
@@ -198,7 +199,8 @@ class _Round:
             return
         canonical = normalise_url(link)
         if canonical in self.claimed:
-            return  # the same story through another feed (or twice in one)
+            self.result.repeated_links += 1  # the same story through another feed
+            return
         self.claimed.add(canonical)
         answer = await self.fetch(link)
         if isinstance(answer, FetchFailure):
@@ -240,7 +242,9 @@ class _Round:
         """The feed's own text of the entry, when its page cannot be had."""
         if isinstance(entry.article, ArticleError):
             report.failed += 1
-            self.result.failures.append(FetchFailure(entry.link or feed, f"{why}; {entry.article}"))
+            self.result.failures.append(
+                FetchFailure(entry.link or feed, f"{why}, and the feed has no text for it")
+            )
             return
         note = f"{why}; the feed's own text was used"
         self.add(WebArticle(entry.article, feed, entry.link or feed, Validators(), note), report)

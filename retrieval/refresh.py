@@ -59,11 +59,17 @@ class RefreshReport:
             or self.unchanged
             or self.duplicates
             or self.too_old
-            or any(s.kind == "unchanged" for s in self.sources)
+            or self.sources_unchanged
         )
+
+    @property
+    def sources_unchanged(self) -> int:
+        """Sources that answered 304 Not Modified: nothing in them to look at again."""
+        return sum(1 for s in self.sources if s.kind == "unchanged")
 
     def as_dict(self) -> dict:
         return {
+            "sources_unchanged": self.sources_unchanged,
             "added": list(self.added),
             "updated": list(self.updated),
             "unchanged": self.unchanged,
@@ -168,7 +174,7 @@ def refresh(
         added=tuple(w.article.title for w in sorted_.new),
         updated=tuple(w.article.title for w in sorted_.updated),
         unchanged=len(sorted_.unchanged) + sum(s.unchanged for s in round_.sources),
-        duplicates=len(sorted_.duplicates),
+        duplicates=len(sorted_.duplicates) + round_.repeated_links,
         too_old=sorted_.too_old,
         failed=tuple(failed),
         expired=len(expired),

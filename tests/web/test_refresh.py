@@ -151,6 +151,7 @@ def test_a_round_stores_each_story_once_and_says_why_the_rest_failed(site, setti
     assert "robots.txt" in reasons["memo"]
     assert site.asked("/private/memo") == []
     assert len(report.added) == 6 and report.updated == () and report.expired == 0
+    assert report.duplicates == 1  # the bridge story, linked from the second feed too
     index = FaissIndex.open(settings.index_dir)
     try:
         urls = {a.title: a.url for a in index.articles()}
