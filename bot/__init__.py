@@ -14,6 +14,8 @@ _EXPORTS = {
     "RateLimiter": "bot.access",
     "ScheduledRefresh": "bot.schedule",
     "in_daemon_thread": "bot.schedule",
+    "lower_priority": "bot.schedule",
+    "BACKGROUND_NICENESS": "bot.schedule",
     "SecretFilter": "bot.app",
     "Settings": "bot.settings",
     "Shutdown": "bot.app",
