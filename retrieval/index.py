@@ -847,22 +847,18 @@ class _ReaderLock:
 
     @classmethod
     def hold(cls, generation: Path) -> _ReaderLock | None:
-        if fcntl is None:
-            return None
-        try:
-            fd = os.open(generation / READERS_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            return None  # a read-only index: nothing sweeps it either
+        """A reader's shared hold, waiting while a sweep decides about the generation."""
+        fd = _open_readers_file(generation)
+        if fd is None:
+            return None  # no fcntl, or a read-only index: nothing sweeps it either
         fcntl.flock(fd, fcntl.LOCK_SH)
         return cls(fd, sweep=generation.parent)
 
     @classmethod
     def exclusive(cls, generation: Path) -> _ReaderLock | None:
-        if fcntl is None:
-            return None
-        try:
-            fd = os.open(generation / READERS_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
+        """A sweep's hold, only if no reader has the generation open (never waits)."""
+        fd = _open_readers_file(generation)
+        if fd is None:
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -873,6 +869,15 @@ class _ReaderLock:
 
     def release(self) -> None:
         self._finalizer()
+
+
+def _open_readers_file(generation: Path) -> int | None:
+    if fcntl is None:
+        return None
+    try:
+        return os.open(generation / READERS_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
 
 
 def _let_go(fd: int | None, sweep: Path | None) -> None:

@@ -6,6 +6,7 @@ Exported ONNX models go to a cache directory of the session (subprocesses inheri
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -104,3 +105,16 @@ def sample_report(tmp_path_factory, embedder) -> Callable[[str], dict]:
         return reports[name]
 
     return report
+
+
+@pytest.fixture
+def runner(monkeypatch, embedder, tmp_path):
+    """Runs `newsbot` commands in-process, reusing the session's real model instead of
+    reloading it, in an empty directory (no stray .env) and without NEWSBOT_* variables."""
+    from click.testing import CliRunner
+
+    monkeypatch.setattr("retrieval.assistant.load_embedder", lambda settings: embedder)
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("NEWSBOT_")]:
+        monkeypatch.delenv(key)
+    return CliRunner()

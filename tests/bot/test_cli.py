@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from bot.cli import cli
 
@@ -33,16 +32,6 @@ def _run(*args: str, index_dir: Path, cwd: Path, stdin: str | None = None, **env
         env=_env(index_dir, **env),
         timeout=300,
     )
-
-
-@pytest.fixture
-def runner(monkeypatch, embedder, tmp_path):
-    """Runs commands in-process, reusing the session's real model instead of reloading it."""
-    monkeypatch.setattr("retrieval.assistant.load_embedder", lambda settings: embedder)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for key in [k for k in os.environ if k.startswith("NEWSBOT_")]:
-        monkeypatch.delenv(key)
-    return CliRunner()
 
 
 # -- in a fresh process ------------------------------------------------------------------

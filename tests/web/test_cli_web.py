@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
-from click.testing import CliRunner
 
 from bot.cli import cli
 
@@ -16,13 +14,10 @@ PUBLISHED = "2024-05-14T09:00:00Z"
 
 
 @pytest.fixture
-def runner(monkeypatch, embedder, tmp_path):
-    monkeypatch.setattr("retrieval.assistant.load_embedder", lambda settings: embedder)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for key in [k for k in os.environ if k.startswith("NEWSBOT_")]:
-        monkeypatch.delenv(key)
+def runner(runner, monkeypatch):
+    """The shared CLI runner (tests/conftest.py), without a pause between two fetches."""
     monkeypatch.setenv("NEWSBOT_FETCH_DELAY", "0")
-    return CliRunner()
+    return runner
 
 
 @pytest.fixture
