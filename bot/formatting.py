@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from retrieval.answer import Answer, Citation
-from retrieval.assistant import IndexStats
+from retrieval.assistant import IndexStats, SourceStatus
 from retrieval.evaluation import EvaluationReport
 from retrieval.search import Hit
 
@@ -136,7 +136,7 @@ def format_stats_text(stats: IndexStats) -> str:
         for s in stats.sources:
             ok = f"last ok {s.last_ok}" if s.last_ok else "never read"
             lines.append(f"  {s.url}  ({s.kind}, {s.articles:,} articles, {ok})")
-            if s.last_error and (not s.last_ok or (s.last_error_at or "") > s.last_ok):
+            if s.last_error and not _recovered(s):
                 lines.append(f"    last error {s.last_error_at}: {s.last_error}")
     return "\n".join(lines)
 
@@ -193,13 +193,26 @@ def format_sources_html(answer: Answer) -> str:
 
 
 def format_stats_html(stats: IndexStats) -> str:
-    """What is indexed, for /stats."""
-    return (
+    """What is indexed, for /stats; with live news, how fresh it is."""
+    text = (
         f"<b>{stats.articles:,}</b> articles in <b>{stats.chunks:,}</b> passages, "
         f"published {_date_range(stats)}.\n"
         f"Model: <code>{html.escape(stats.model)}</code> ({stats.dimension} dimensions), "
         f"index {_human_bytes(stats.size_bytes)}."
     )
+    if stats.sources:
+        failing = sum(1 for s in stats.sources if s.last_error and not _recovered(s))
+        noun = "source" if len(stats.sources) == 1 else "sources"
+        text += f"\nNews from {len(stats.sources)} {noun}"
+        if stats.last_refresh:
+            text += f", last refreshed {html.escape(stats.last_refresh.replace('T', ' '))}"
+        text += f" ({failing} failing)." if failing else "."
+    return text
+
+
+def _recovered(source: SourceStatus) -> bool:
+    """Whether a source worked again after its last error."""
+    return bool(source.last_ok and source.last_ok >= (source.last_error_at or ""))
 
 
 def describe_corpus_html(stats: IndexStats) -> str:

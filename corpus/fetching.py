@@ -4,10 +4,11 @@ One :class:`Fetcher` per round: an httpx client that follows redirects and keeps
 URL, gives up on a page after a connect and a total deadline (a server that trickles bytes
 forever is cut off too), stops reading at a size cap while streaming, skips what is not a
 page or a feed (a PDF, an image) before reading it, sends the validators of the last visit
-(a 304 costs nothing), asks each host's robots.txt first (protego, the parser Scrapy uses),
-keeps at most ``per_host`` requests in flight per host with a pause between them, and retries
-429 and 5xx answers with backoff, honouring ``Retry-After``. A failure is returned as a
-:class:`FetchFailure` with its reason, never raised: one bad source never stops the others.
+(a 304 costs nothing), asks each host's robots.txt first (protego, the parser Scrapy uses)
+and keeps to its Crawl-delay, keeps at most ``per_host`` requests in flight per host with a
+pause between them, and retries 429 and 5xx answers with backoff, honouring
+``Retry-After``. A failure is returned as a :class:`FetchFailure` with its reason, never
+raised: one bad source never stops the others.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class Fetcher:
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._last_request: dict[str, float] = {}
         self._robots: dict[str, Protego | str] = {}  # per origin: the rules, or why none
+        self._delays: dict[str, float] = {}  # per host: the Crawl-delay its robots.txt asks
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Fetcher:
@@ -207,8 +209,9 @@ class Fetcher:
     async def _slot(self, host: str) -> AsyncIterator[None]:
         """At most ``per_host`` requests in flight to a host, ``host_delay`` apart."""
         semaphore = self._hosts.setdefault(host, asyncio.Semaphore(self.policy.per_host))
+        delay = max(self.policy.host_delay, self._delays.get(host, 0.0))
         async with semaphore:
-            wait = self._last_request.get(host, 0.0) + self.policy.host_delay - time.monotonic()
+            wait = self._last_request.get(host, 0.0) + delay - time.monotonic()
             self._last_request[host] = time.monotonic() + max(wait, 0.0)
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -229,6 +232,9 @@ class Fetcher:
         robots = self._robots[origin]
         if isinstance(robots, str):
             return robots
+        asked = robots.crawl_delay(self.policy.user_agent)
+        if asked and parts.netloc not in self._delays:  # honoured, within reason
+            self._delays[parts.netloc] = min(float(asked), self.policy.max_retry_after)
         if not robots.can_fetch(url, self.policy.user_agent):
             return "robots.txt disallows fetching it"
         return None

@@ -146,3 +146,38 @@ def test_every_part_of_any_split_is_valid_and_nothing_is_lost(text, limit):
             pytest.fail(f"{exc}: {part!r}")
     visible = "".join("".join(p.split()) for p in parts)
     assert re.sub(r"<[^>]+>", "", visible) == re.sub(r"<[^>]+>", "", "".join(text.split()))
+
+
+def test_stats_say_how_fresh_the_live_news_is_and_which_sources_fail():
+    from pathlib import Path
+
+    from bot.formatting import format_stats_html
+    from retrieval.assistant import IndexStats, SourceStatus
+
+    ok = SourceStatus("https://a.example/rss", "feed", 40, "2026-12-07T10:00:00+00:00", None, None)
+    broken = SourceStatus(
+        "https://b.example/rss",
+        "feed",
+        3,
+        "2026-12-01T10:00:00+00:00",
+        "HTTP 503 after 3 attempts",
+        "2026-12-07T10:00:00+00:00",
+    )
+    stats = IndexStats(
+        Path("/i"),
+        "gen-000009",
+        43,
+        400,
+        "m",
+        384,
+        10_000,
+        "2026-11-01",
+        "2026-12-07",
+        sources=(ok, broken),
+        last_refresh="2026-12-07T10:00:00+00:00",
+    )
+    assert format_stats_html(stats).endswith(
+        "\nNews from 2 sources, last refreshed 2026-12-07 10:00:00+00:00 (1 failing)."
+    )
+    quiet = IndexStats(Path("/i"), "gen-1", 2, 8, "m", 384, 1, None, None)
+    assert "News from" not in format_stats_html(quiet)

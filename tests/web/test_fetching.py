@@ -154,3 +154,19 @@ def test_a_host_whose_robots_txt_fails_is_skipped_for_the_round(site):
     assert isinstance(answer, FetchFailure)
     assert answer.reason == "robots.txt answered HTTP 503: the host is skipped this round"
     assert site.asked("/news/a") == []
+
+
+def test_a_crawl_delay_in_robots_txt_spaces_the_requests_to_that_host(site):
+    site.pages["/robots.txt"] = Page("User-agent: *\nCrawl-delay: 1\n", "text/plain")
+    for n in range(3):
+        site.pages[f"/news/{n}"] = Page("<html><body>story</body></html>")
+    policy = FetchPolicy(host_delay=0.0, per_host=2, total_timeout=5)
+
+    async def run() -> float:
+        async with Fetcher(policy) as fetcher:
+            started = time.monotonic()
+            await asyncio.gather(*(fetcher.fetch(site.url(f"/news/{n}")) for n in range(3)))
+            return time.monotonic() - started
+
+    # robots.txt, then three pages a second apart (per_host 2 does not overtake the delay)
+    assert asyncio.run(run()) >= 2.0
