@@ -81,6 +81,14 @@ def test_the_secret_filter_cleans_messages_arguments_and_tracebacks():
             {"telegram_token": TOKEN, "webhook_url": "https://x.org/h", "webhook_secret": "a b"},
             "NEWSBOT_WEBHOOK_SECRET",
         ),
+        (
+            {"telegram_token": TOKEN, "refresh_minutes": 30},
+            "NEWSBOT_REFRESH_MINUTES is set but NEWSBOT_FEEDS is empty",
+        ),
+        (
+            {"telegram_token": TOKEN, "refresh_minutes": 30, "feeds": "no-such-list.opml"},
+            "neither a URL nor a file listing URLs",
+        ),
     ],
 )
 def test_serve_settings_are_checked_before_anything_starts(changes, complaint):
