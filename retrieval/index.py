@@ -753,8 +753,9 @@ def commit(
     )
     manifest.write(index_dir)
     # The previous generation goes as soon as no reader holds it (the writer's own ``base``
-    # among them: it is swept when that is closed).
-    _sweep(index_dir, keep={name})
+    # among them: it is swept when that is closed). Where readers cannot be seen (no
+    # ``fcntl``), it stays one more commit, for readers that still have it open.
+    _sweep(index_dir, keep={name} | ({base.generation} if base and fcntl is None else set()))
     return manifest
 
 
@@ -813,6 +814,8 @@ def sweep_unused(index_dir: Path) -> None:
     Safe without the write lock: it never touches the live generation, a newer one being
     published, or a writer's staging directory.
     """
+    if fcntl is None:
+        return  # readers cannot be seen; the next commit's sweep removes what it may
     try:
         live = Manifest.read(index_dir).generation
     except IndexStoreError:
@@ -823,6 +826,9 @@ def sweep_unused(index_dir: Path) -> None:
 
 
 def _remove_if_unread(generation: Path) -> None:
+    if fcntl is None:  # readers cannot be seen: the caller's ``keep`` spares the last one
+        shutil.rmtree(generation, ignore_errors=True)
+        return
     lock = _ReaderLock.exclusive(generation)
     if lock is None:
         return  # a reader still has it open
@@ -836,8 +842,8 @@ class _ReaderLock:
     """A shared lock (``flock``) on a generation's ``.readers`` file while a reader has it
     open; sweeping takes it exclusively, so a generation in use is never removed. The
     kernel drops the lock when the process dies. Without ``fcntl`` (Windows) nothing is
-    locked and old generations stay until a sweep finds them; ``sweep_unused`` removes
-    nothing there."""
+    locked: a commit keeps the previous generation one more commit, as before readers
+    were tracked, and ``sweep_unused`` removes nothing."""
 
     def __init__(self, fd: int | None, sweep: Path | None = None) -> None:
         self._fd = fd
