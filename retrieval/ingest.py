@@ -75,20 +75,20 @@ def ingest(
             for item in itertools.chain(loaded, [None]):  # None: the end, commit the rest
                 if isinstance(item, ArticleError):
                     rejected.append(item)
-                elif item is not None and _already_stored(item, seen, texts, base):
-                    duplicates += 1
                 elif item is not None:
-                    seen.add(item.id)
-                    texts.add(content_fingerprint(item.body))
-                    batch.append(item)
+                    fingerprint = content_fingerprint(item.body)
+                    if _already_stored(item.id, fingerprint, seen, texts, base):
+                        duplicates += 1
+                    else:
+                        seen.add(item.id)
+                        texts.add(fingerprint)
+                        batch.append(item)
                 if batch and (item is None or len(batch) >= settings.ingest_batch_articles):
-                    manifest, new_chunks = _commit_batch(batch, base, settings, embedder, progress)
+                    manifest, new_chunks, base = _commit_and_reopen(
+                        batch, base, settings, embedder, progress
+                    )
                     added, chunks, commits = added + len(batch), chunks + new_chunks, commits + 1
                     batch = []
-                    if base is not None:
-                        base.close()
-                    base = None  # closed; the next line reopens the new generation
-                    base = FaissIndex.open(index_dir)
         finally:
             if base is not None:
                 base.close()
@@ -104,13 +104,14 @@ def ingest(
 
 
 def _already_stored(
-    article: Article, ids: set[str], texts: set[str], base: FaissIndex | None
+    article_id: str, fingerprint: str, ids: set[str], texts: set[str], base: FaissIndex | None
 ) -> bool:
     """Stored under its id, or the same text under another address (or earlier this run)."""
-    if article.id in ids:
-        return True
-    fingerprint = content_fingerprint(article.body)
-    return fingerprint in texts or (base is not None and bool(base.article_with_text(fingerprint)))
+    return (
+        article_id in ids
+        or fingerprint in texts
+        or (base is not None and base.article_with_text(fingerprint) is not None)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,18 +159,31 @@ def update_index(
                 gone = pending | {a.id for a in batch if a.id in stored}
                 if not batch and not gone:
                     break
-                manifest, new_chunks = _commit_batch(
+                manifest, new_chunks, base = _commit_and_reopen(
                     batch, base, settings, embedder, progress, remove=gone
                 )
                 chunks, commits, pending = chunks + new_chunks, commits + 1, set()
-                if base is not None:
-                    base.close()
-                base = None
-                base = FaissIndex.open(index_dir)
         finally:
             if base is not None:
                 base.close()
     return UpdateReport(len(add), removed, chunks, commits, manifest)
+
+
+def _commit_and_reopen(
+    batch: list[Article],
+    base: FaissIndex | None,
+    settings: RetrievalSettings,
+    embedder: Embedder,
+    progress: bool,
+    *,
+    remove: Collection[str] = (),
+) -> tuple[Manifest, int, FaissIndex]:
+    """Commit ``batch`` (and ``remove``) on top of ``base``, let go of ``base`` (its
+    generation can then be swept) and open the new generation for the next batch."""
+    manifest, chunks = _commit_batch(batch, base, settings, embedder, progress, remove=remove)
+    if base is not None:
+        base.close()  # closing twice, should the open below fail, is harmless
+    return manifest, chunks, FaissIndex.open(settings.index_dir)
 
 
 def _commit_batch(
