@@ -109,9 +109,10 @@ def ingest(sources: tuple[str, ...], index_dir: Path | None, rebuild: bool) -> N
     urls: list[str] = []
     paths: list[Path] = []
     for source in sources:
-        listed = None if is_url(source) else url_list_file(Path(source))
-        if is_url(source) or listed:
-            urls.extend([source] if is_url(source) else listed or [])
+        if is_url(source):
+            urls.append(source)
+        elif listed := url_list_file(Path(source)):
+            urls.extend(listed)
         else:
             paths.append(Path(source))
     if urls and rebuild:
@@ -179,8 +180,7 @@ def refresh(sources: tuple[str, ...], index_dir: Path | None, as_json: bool) -> 
             click.echo(f"  failed: {url}: {reason}", err=True)
     if not report.found_anything:
         click.echo(
-            f"Nothing readable in {len(urls)} source(s): "
-            + "; ".join(f"{s.url}: {s.error or 'no articles'}" for s in report.sources),
+            f"Nothing readable in {len(urls)} source(s): " + report.what_was_read(),
             err=True,
         )
         sys.exit(1)

@@ -74,10 +74,7 @@ class ScheduledRefresh:
             report.seconds.get("total", 0.0),
         )
         if not report.found_anything:
-            logger.warning(
-                "The news refresh read nothing: %s",
-                "; ".join(f"{s.url}: {s.error or 'no articles'}" for s in report.sources),
-            )
+            logger.warning("The news refresh read nothing: %s", report.what_was_read())
         return report
 
 

@@ -96,9 +96,7 @@ class FetchFailure:
 class FetchPolicy:
     """How hard to try and how much to accept; the settings fill it (``NEWSBOT_FETCH_*``)."""
 
-    user_agent: str = (
-        "newsbot/0.1 (news question-answering bot; +https://pypi.org/project/newsbot/)"
-    )
+    user_agent: str = "newsbot/0.1 (news question-answering bot)"  # NEWSBOT_FETCH_USER_AGENT's
     connect_timeout: float = 5.0
     total_timeout: float = 30.0
     max_bytes: int = 5_000_000

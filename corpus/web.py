@@ -63,7 +63,6 @@ class WebRound:
     """Everything one round of fetching found, for the index and for the report."""
 
     articles: list[WebArticle] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)  # URLs that answered 304 Not Modified
     failures: list[FetchFailure] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
     validators: dict[str, Validators] = field(default_factory=dict)  # the feeds'
@@ -163,7 +162,6 @@ class _Round:
             return
         if answer.not_modified:
             report.kind = "unchanged"
-            self.result.unchanged.append(url)
             self.result.validators[normalise_url(url)] = answer.validators
             return
         body = answer.body or b""
@@ -208,7 +206,6 @@ class _Round:
             return
         if answer.not_modified:
             report.unchanged += 1
-            self.result.unchanged.append(link)
             return
         if _kind(answer.content_type, answer.body or b"") != "page":
             self.fallback(entry, feed, report, f"the link is not a page ({answer.content_type})")

@@ -67,6 +67,10 @@ class RefreshReport:
         """Sources that answered 304 Not Modified: nothing in them to look at again."""
         return sum(1 for s in self.sources if s.kind == "unchanged")
 
+    def what_was_read(self) -> str:
+        """Each source and what it gave or why not: for a round that read nothing."""
+        return "; ".join(f"{s.url}: {s.error or 'no articles'}" for s in self.sources)
+
     def as_dict(self) -> dict:
         return {
             "sources_unchanged": self.sources_unchanged,
@@ -147,36 +151,19 @@ def refresh(
     ]
     manifest = None
     if to_store or expired:
-        report = update_index(settings, embedder, add=to_store, remove=expired)
-        manifest = report.manifest
+        manifest = update_index(settings, embedder, add=to_store, remove=expired).manifest
     elif index_exists(settings.index_dir):
         manifest = Manifest.read(settings.index_dir)
     stored = time.perf_counter()
 
-    # The validators now hold: for what is stored (or was already), and the feeds and lists.
-    validators = dict(round_.validators)
-    for w in sorted_.new + sorted_.updated + sorted_.unchanged + sorted_.duplicates:
-        validators[normalise_url(w.url)] = w.validators
-    failed = [(f.url, f.reason) for f in round_.failures]
-    store.record_round(
-        validators=validators,
-        sources=[(s.url, s.kind, s.articles, s.error) for s in round_.sources],
-        counts={
-            "added": len(sorted_.new),
-            "updated": len(sorted_.updated),
-            "unchanged": len(sorted_.unchanged) + len(round_.unchanged),
-            "failed": len(failed),
-            "expired": len(expired),
-        },
-    )
-    return RefreshReport(
+    report = RefreshReport(
         sources=tuple(round_.sources),
         added=tuple(w.article.title for w in sorted_.new),
         updated=tuple(w.article.title for w in sorted_.updated),
         unchanged=len(sorted_.unchanged) + sum(s.unchanged for s in round_.sources),
         duplicates=len(sorted_.duplicates) + round_.repeated_links,
         too_old=sorted_.too_old,
-        failed=tuple(failed),
+        failed=tuple((f.url, f.reason) for f in round_.failures),
         expired=len(expired),
         fetches=round_.fetches,
         seconds={
@@ -187,6 +174,22 @@ def refresh(
         },
         manifest=manifest,
     )
+    # The validators now hold: for what is stored (or was already), and the feeds.
+    validators = dict(round_.validators)
+    for w in sorted_.new + sorted_.updated + sorted_.unchanged + sorted_.duplicates:
+        validators[normalise_url(w.url)] = w.validators
+    store.record_round(
+        validators=validators,
+        sources=[(s.url, s.kind, s.error) for s in round_.sources],
+        counts={
+            "added": len(report.added),
+            "updated": len(report.updated),
+            "unchanged": report.unchanged,
+            "failed": len(report.failed),
+            "expired": report.expired,
+        },
+    )
+    return report
 
 
 async def _collect(

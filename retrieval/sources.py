@@ -1,8 +1,9 @@
 """What newsbot remembers of its web sources, beside the index: ``sources.sqlite``.
 
 Per URL, the validators of the last visit (ETag, Last-Modified), so the next round asks
-"has it changed?" and a 304 costs nothing. Per source (feed, page, list), how many articles
-it gave, when it last worked and its last error, for ``newsbot stats``. Per round, what it
+"has it changed?" and a 304 costs nothing. Per source (feed, page, list), its kind, when it
+last worked and its last error, for ``newsbot stats`` (how many of its articles are stored
+the index itself says). Per round, what it
 did. Validators are written only after the index commit that holds what they describe: a
 crash in between costs a re-fetch, never a story that the next round believes it has.
 """
@@ -31,7 +32,6 @@ CREATE TABLE IF NOT EXISTS validators (
 CREATE TABLE IF NOT EXISTS sources (
     url TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
-    articles INTEGER NOT NULL DEFAULT 0,
     last_ok TEXT,
     last_error TEXT,
     last_error_at TEXT
@@ -51,7 +51,6 @@ CREATE TABLE IF NOT EXISTS rounds (
 class SourceStats:
     url: str
     kind: str
-    articles: int
     last_ok: str | None
     last_error: str | None
     last_error_at: str | None
@@ -89,11 +88,11 @@ class SourceStore:
         self,
         *,
         validators: dict[str, Validators],
-        sources: Iterable[tuple[str, str, int, str | None]],
+        sources: Iterable[tuple[str, str, str | None]],
         counts: dict[str, int],
     ) -> None:
         """After a commit: the validators that now hold, each source's outcome
-        (url, kind, articles, error) and the round's counts."""
+        (url, kind, error or None) and the round's counts."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._db() as db:
             db.executemany(
@@ -104,7 +103,7 @@ class SourceStore:
                     if v.etag or v.last_modified
                 ],
             )
-            for url, kind, articles, error in sources:
+            for url, kind, error in sources:
                 db.execute(
                     "INSERT INTO sources (url, kind) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
                     (url, kind),
@@ -112,8 +111,8 @@ class SourceStore:
                 if error is None:
                     db.execute(
                         "UPDATE sources SET kind = CASE WHEN ? = 'unchanged' THEN kind ELSE ? "
-                        "END, articles = articles + ?, last_ok = ? WHERE url = ?",
-                        (kind, kind, articles, now, url),
+                        "END, last_ok = ? WHERE url = ?",
+                        (kind, kind, now, url),
                     )
                 else:
                     db.execute(
@@ -139,8 +138,7 @@ class SourceStore:
             return [
                 SourceStats(*row)
                 for row in db.execute(
-                    "SELECT url, kind, articles, last_ok, last_error, last_error_at "
-                    "FROM sources ORDER BY url"
+                    "SELECT url, kind, last_ok, last_error, last_error_at FROM sources ORDER BY url"
                 )
             ]
 
