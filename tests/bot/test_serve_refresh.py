@@ -3,11 +3,8 @@ answerable without a restart (a real process, the fake Bot API, a news site on 1
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 
 from ..web.fake_web import FakeSite, Page, article_page, rss
 from .fake_bot_api import TOKEN, private_chat, user
+from .test_serve import _serve
 
 PUBLISHED = "2024-05-14T09:00:00Z"
 TRAM = ("Tram line extended to the airport", "The city's tram line now runs to the airport.")
@@ -55,22 +53,14 @@ def test_a_story_published_while_the_bot_runs_becomes_answerable(api, tmp_path, 
         for path, (title, text) in (("/news/tram", TRAM), ("/news/zoo", ZOO)):
             site.pages[path] = Page(article_page(title, [text], published=PUBLISHED))
         site.pages["/rss.xml"] = _feed(site, "/news/tram")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
-            cwd=tmp_path,
-            env={
-                **env,
-                "NEWSBOT_TELEGRAM_TOKEN": TOKEN,
-                "NEWSBOT_TELEGRAM_API_URL": api.url,
-                "NEWSBOT_INDEX_DIR": str(index_dir),
-                "NEWSBOT_FEEDS": site.url("/rss.xml"),
-                "NEWSBOT_REFRESH_MINUTES": "1",
-                "NEWSBOT_FETCH_DELAY": "0",
-            },
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        process = _serve(
+            tmp_path,
+            NEWSBOT_TELEGRAM_TOKEN=TOKEN,
+            NEWSBOT_TELEGRAM_API_URL=api.url,
+            NEWSBOT_INDEX_DIR=str(index_dir),
+            NEWSBOT_FEEDS=site.url("/rss.xml"),
+            NEWSBOT_REFRESH_MINUTES="1",
+            NEWSBOT_FETCH_DELAY="0",
         )
         try:
             # The round at start-up brings the tram story in.
