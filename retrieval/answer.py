@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .search import Hit
@@ -22,6 +22,7 @@ from .selection import (
     read_passages,
 )
 from .text import QuestionTerms, question_terms, terms
+from .timeframe import TimeRange
 
 NOT_FOUND = "I could not find anything about that in the indexed news."
 
@@ -60,6 +61,33 @@ class Answer:
     abstained: bool
     evidence: float = 0.0
     timings: dict[str, float] = field(default_factory=dict, compare=False)
+    # The publication times the question named; only articles published then were read.
+    ranges: tuple[TimeRange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Headlines:
+    """The newest articles, on a topic or on anything (``/latest``, ``newsbot latest``).
+
+    ``items`` are newest first; on a topic, each holds the sentence that makes it relevant.
+    """
+
+    topic: str | None
+    since: datetime | None
+    items: tuple[Citation, ...]
+
+
+def within_ranges(answer: Answer, ranges: Sequence[TimeRange]) -> Answer:
+    """``answer`` to a question that named ``ranges``: a decline names them too ("I found
+    nothing about that between 1 and 7 December 2024"), so the asker knows where not to
+    look rather than concluding the news never said it."""
+    if not ranges:
+        return answer
+    text = answer.text
+    if answer.abstained:
+        when = " or ".join(r.label() for r in ranges)
+        text = f"I found nothing about that {when} in the indexed news."
+    return replace(answer, text=text, ranges=tuple(ranges))
 
 
 def compose_answer(
@@ -97,7 +125,7 @@ def compose_answer(
         start, end = _span(candidate)
         quote = " ".join(chunk.text[start:end].split())  # on one line
         start, end = chunk.start + start, chunk.start + end
-        claim = _claim(quote)
+        claim = claim_text(quote)
         cited = by_article.setdefault(chunk.article_id, [])
         if (chunk.article_id, claim) in claims_seen or any(
             s < end and start < e for s, e, _, _ in cited
@@ -123,7 +151,7 @@ def compose_answer(
                 score=round(max(c.probability for _, _, _, c in cited), 4),
             )
         )
-        claims.append(" ".join(_claim(q) for q in quotes) + f" [{n}]")
+        claims.append(" ".join(claim_text(q) for q in quotes) + f" [{n}]")
     return Answer(
         question, " ".join(claims), tuple(citations), abstained=False, evidence=reading.answerable
     )
@@ -167,7 +195,7 @@ def _span(candidate: Candidate) -> tuple[int, int]:
     return sentence.start, end
 
 
-def _claim(sentence: str) -> str:
+def claim_text(sentence: str) -> str:
     """The sentence as a claim: without its dateline, ending in punctuation."""
     claim = _DATELINE.sub("", sentence).strip()
     return claim if claim[-1:] in '.!?…"”’)' else claim + "."

@@ -8,21 +8,27 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from corpus.articles import Article
 from corpus.errors import NewsbotError, QuestionError
 
-from .answer import Answer, compose_answer
+from .answer import Answer, Citation, Headlines, compose_answer, within_ranges
+from .digest import compose_digest, topic_of, topic_terms
 from .embedding import Embedder, QueryVectorCache, load_embedder
 from .index import MANIFEST_NAME, FaissIndex, Manifest, index_exists
 from .ingest import IngestReport, ingest
+from .question import QueryPlan
 from .search import Hit, Searcher
 from .selection import AnswerModel, Vocabulary
 from .settings import RetrievalSettings
 from .sources import SourceStore
 from .text import warm_up
+from .timeframe import TimeRange, warm_up_dates
 
 if TYPE_CHECKING:
     from .refresh import RefreshReport
@@ -68,9 +74,16 @@ class NewsAssistant:
     which is closed when the last of them lets go of it.
     """
 
-    def __init__(self, settings: RetrievalSettings, *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: RetrievalSettings,
+        *,
+        embedder: Embedder | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._clock = clock
         self._query_vectors: QueryVectorCache | None = None
         self._answer_model: AnswerModel | None = None
         self._index: FaissIndex | None = None
@@ -189,9 +202,16 @@ class NewsAssistant:
         index = self.index
         _ = self.answer_model
         warm_up()
+        warm_up_dates()
         index.lexical.warm_up()
 
     # -- questions ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The current time in the askers' time zone (``NEWSBOT_TIMEZONE``); tests and the
+        evaluation set their own clock."""
+        zone = self.settings.zone()
+        return self._clock().astimezone(zone) if self._clock else datetime.now(zone)
 
     def searcher(self) -> Searcher:
         """A searcher over the live index (cheap: the index and model are shared)."""
@@ -200,6 +220,7 @@ class NewsAssistant:
             self.embedder,
             self.settings.search_config(),
             query_vectors=self.query_vectors,
+            clock=self.now,
         )
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
@@ -217,10 +238,53 @@ class NewsAssistant:
         searcher = self.searcher()  # one generation for the whole question, even mid-swap
         hits = searcher.search(query, self.settings.top_k)
         searched = time.perf_counter()
-        answer = self.compose(question, hits, context=context, index=searcher.index)
+        answer = self.compose(
+            question, hits, context=context, index=searcher.index, plan=searcher.plans[0]
+        )
         done = time.perf_counter()
         timings = {**searcher.timings, "compose_ms": (done - searched) * 1000}
         return replace(answer, timings=timings)
+
+    def news_on(self, topic: str, article_ids: Iterable[str], *, most: int = 5) -> Answer:
+        """What the articles ``article_ids`` say about ``topic``, by the rules of a broad
+        question (``digest.py``): declined when none of them is about it (a followed
+        topic's new articles)."""
+        topic = self._checked(topic)
+        searcher = self.searcher()
+        rows = searcher.index.rows_of(article_ids)
+        hits = searcher.search(topic, self.settings.top_k, within=rows) if len(rows) else []
+        about = topic_terms(topic, searcher.index.lexical)
+        return compose_digest(topic, about, hits, most=most, newest_first=True)
+
+    def latest(
+        self, topic: str | None = None, *, since: datetime | None = None, most: int = 10
+    ) -> Headlines:
+        """The newest articles, newest first: on ``topic``, the relevant ones among those
+        published since ``since`` (default: the last ``latest_days``), each with the
+        sentence that makes it relevant; otherwise simply the newest since ``since``."""
+        if topic is None:
+            loaded = self._index  # the model is not needed: do not load it for this
+            index = loaded or self.open_index()
+            try:
+                articles = index.newest(most, since)
+            finally:
+                if index is not loaded:
+                    index.close()
+            items = [
+                Citation(n, a.id, a.title, a.source, a.url, a.published, "", 0.0)
+                for n, a in enumerate(articles, start=1)
+            ]
+            return Headlines(None, since, tuple(items))
+        topic = self._checked(topic)
+        now = self.now()
+        since = since or now - timedelta(days=self.settings.latest_days)
+        window = TimeRange(since, now + timedelta(seconds=1), "", whole_days=False)
+        searcher = self.searcher()
+        rows = np.flatnonzero(searcher.index.row_metadata().published_in([window]))
+        hits = searcher.search(topic, max(self.settings.top_k, most), within=rows)
+        about = topic_terms(topic, searcher.index.lexical)
+        answer = compose_digest(topic, about, hits, most=most, newest_first=True)
+        return Headlines(topic, since, answer.citations)
 
     def compose(
         self,
@@ -230,20 +294,42 @@ class NewsAssistant:
         context: str | None = None,
         index: FaissIndex | None = None,
         vocabulary: Vocabulary | None = None,
+        max_sentences: int | None = None,
+        plan: QueryPlan | None = None,
     ) -> Answer:
         """The cited answer (or the decision to abstain) from already retrieved passages.
 
         ``index`` is the one the hits came from (default: the live one); ``vocabulary``
-        may stand in for its BM25 side (the evaluation's ablation).
+        may stand in for its BM25 side (the evaluation's ablation). ``plan``, how the
+        search read the question, brings broad questions their digest and a decline the
+        times it looked in.
         """
-        return compose_answer(
+        lexical = vocabulary or (index or self.index).lexical
+        answer = compose_answer(
             question,
             hits,
             context=context,
-            vocabulary=vocabulary or (index or self.index).lexical,
+            vocabulary=lexical,
             model=self.answer_model,
-            max_sentences=self.settings.max_answer_sentences,
+            max_sentences=max_sentences or self.settings.max_answer_sentences,
         )
+        if plan is None:
+            return answer
+        newest = max(p.recency for p in plan.parts) >= 1.0
+        if (answer.abstained or newest) and not context:
+            # A broad question ("what happened in Gaza yesterday?", "latest on the Fed")
+            # asks for no one fact: the articles about its topic answer it (digest.py).
+            # With no topic, only a time makes it a question ("what happened yesterday?").
+            topic = topic_of(question, lexical)
+            if topic is not None and (topic.all or plan.ranges):
+                answer = compose_digest(
+                    question,
+                    topic,
+                    hits,
+                    most=max_sentences or self.settings.max_answer_sentences,
+                    newest_first=any(p.recency for p in plan.parts),
+                )
+        return within_ranges(answer, plan.ranges)
 
     def _checked(self, question: str) -> str:
         question = " ".join(question.split())

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from corpus.errors import ArticleError
 if TYPE_CHECKING:
     from .answer import Answer
     from .assistant import NewsAssistant
+    from .index import FaissIndex
     from .lexical import LexicalIndex
     from .search import SearchConfig
 
@@ -312,25 +314,42 @@ def evaluate_assistant(
     lexical: LexicalIndex | None = None,
     progress: bool = False,
 ) -> EvaluationReport:
-    """Score the assistant's own search (top 10) and abstention on ``questions``."""
+    """Score the assistant's own search (top 10) and abstention on ``questions``.
+
+    The questions are read as if asked at the end of the newest article's day: a fixed
+    corpus's "this month" is its last month, whenever the evaluation runs.
+    """
     from tqdm import tqdm
 
     from .search import Searcher
 
+    now = corpus_now(assistant.index, assistant.settings.zone())
     searcher = Searcher(
         assistant.index,
         assistant.embedder,
         config or assistant.settings.search_config(),
         lexical=lexical,
+        clock=lambda: now,
     )
 
     def retrieve(query: str) -> tuple[list[str], Answer]:
         hits = searcher.search(query, 10)
-        answer = assistant.compose(query, hits[: assistant.settings.top_k], vocabulary=lexical)
+        answer = assistant.compose(
+            query, hits[: assistant.settings.top_k], vocabulary=lexical, plan=searcher.plans[0]
+        )
         return [hit.chunk.text for hit in hits], answer
 
     with tqdm(total=len(questions), disable=not progress, unit="q", leave=False) as bar:
         return evaluate(questions, retrieve, on_question=lambda: bar.update(1))
+
+
+def corpus_now(index: FaissIndex, zone: tzinfo) -> datetime:
+    """The last moment of the newest article's publication day (now, if none is dated)."""
+    newest = index.date_range()[1]
+    if newest is None:
+        return datetime.now(zone)
+    day = date.fromisoformat(newest) + timedelta(days=1)
+    return datetime.combine(day, datetime.min.time(), zone) - timedelta(microseconds=1)
 
 
 def ablation(

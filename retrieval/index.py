@@ -54,6 +54,7 @@ from .chunking import Chunk
 from .durable import publish_directory, write_atomically
 from .lexical import LexicalIndex
 from .sentences import Sentence, SentenceIndex, sentences_of
+from .timeframe import TimeRange
 from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
 
 __all__ = [
@@ -110,16 +111,19 @@ CREATE INDEX IF NOT EXISTS fingerprints_by_value ON fingerprints(fingerprint);
 
 @dataclass(frozen=True, slots=True)
 class RowMetadata:
-    """Article facts per vector row, as arrays for vectorised boosts.
+    """Article facts per vector row, as arrays for vectorised boosts and filters.
 
-    ``outlet_codes[row]`` indexes ``outlets`` (-1: unknown); months and days are 0 if unknown;
-    ``article_codes`` tell rows of the same article apart without fetching them.
+    ``outlet_codes[row]`` indexes ``outlets`` (-1: unknown); ``published_at`` is the
+    publication instant in seconds since the epoch (NaN: unknown; a time without an offset
+    is taken as UTC) and ``published_days`` the calendar date printed on the article, as a
+    proleptic ordinal (0: unknown); ``article_codes`` tell rows of the same article apart
+    without fetching them.
     """
 
     outlets: tuple[str, ...]
     outlet_codes: np.ndarray
-    months: np.ndarray
-    days: np.ndarray
+    published_at: np.ndarray
+    published_days: np.ndarray
     article_codes: np.ndarray
 
     def save(self, path: Path) -> None:
@@ -128,19 +132,22 @@ class RowMetadata:
                 file,
                 outlets=np.array(self.outlets, dtype=str),
                 outlet_codes=self.outlet_codes,
-                months=self.months,
-                days=self.days,
+                published_at=self.published_at,
+                published_days=self.published_days,
                 article_codes=self.article_codes,
             )
 
     @classmethod
-    def load(cls, path: Path) -> RowMetadata:
+    def load(cls, path: Path) -> RowMetadata | None:
+        """The saved arrays; None for a file written before publication times were kept."""
         with np.load(path, allow_pickle=False) as data:
+            if "published_at" not in data:
+                return None
             return cls(
                 tuple(str(o) for o in data["outlets"]),
                 data["outlet_codes"],
-                data["months"],
-                data["days"],
+                data["published_at"],
+                data["published_days"],
                 data["article_codes"],
             )
 
@@ -156,6 +163,7 @@ class RowMetadata:
                 outlets.append(article.source)
         by_id = {a.id: a for a in articles}
         published = [by_id[c.article_id].published for c in chunks]
+        at, days = publication_arrays(published)
         return RowMetadata(
             tuple(outlets),
             np.concatenate(
@@ -167,12 +175,8 @@ class RowMetadata:
                     ),
                 ]
             ),
-            np.concatenate(
-                [self.months, np.array([p.month if p else 0 for p in published], dtype=np.int8)]
-            ),
-            np.concatenate(
-                [self.days, np.array([p.day if p else 0 for p in published], dtype=np.int8)]
-            ),
+            np.concatenate([self.published_at, at]),
+            np.concatenate([self.published_days, days]),
             np.concatenate(
                 [self.article_codes, np.array([codes[c.article_id] for c in chunks], np.int64)]
             ),
@@ -183,8 +187,8 @@ class RowMetadata:
         return RowMetadata(
             self.outlets,
             self.outlet_codes[rows],
-            self.months[rows],
-            self.days[rows],
+            self.published_at[rows],
+            self.published_days[rows],
             self.article_codes[rows],
         )
 
@@ -193,8 +197,8 @@ class RowMetadata:
         return cls(
             (),
             np.zeros(0, np.int32),
-            np.zeros(0, np.int8),
-            np.zeros(0, np.int8),
+            np.zeros(0, np.float64),
+            np.zeros(0, np.int32),
             np.zeros(0, np.int64),
         )
 
@@ -206,8 +210,36 @@ class RowMetadata:
         wanted = set(outlets)
         return np.isin(self.outlet_codes, [i for i, n in enumerate(self.outlets) if n in wanted])
 
-    def published_on(self, month: int, day: int) -> np.ndarray:
-        return (self.months == month) & (self.days == day)
+    def published_in(self, ranges: Iterable[TimeRange]) -> np.ndarray:
+        """Which rows were published in one of ``ranges``: by the date printed on the
+        article for whole days, by the instant otherwise. Undated rows are in none."""
+        inside = np.zeros(len(self), dtype=bool)
+        for r in ranges:
+            if r.whole_days:
+                first, last = r.first_day.toordinal(), r.last_day.toordinal()
+                inside |= (self.published_days >= first) & (self.published_days <= last)
+            else:
+                start, end = r.start.timestamp(), r.end.timestamp()
+                with np.errstate(invalid="ignore"):
+                    inside |= (self.published_at >= start) & (self.published_at < end)
+        return inside
+
+    def age_days(self, now: datetime) -> np.ndarray:
+        """Days from each row's publication to ``now`` (NaN: undated; never below 0)."""
+        return np.maximum((now.timestamp() - self.published_at) / 86_400.0, 0.0)
+
+
+def publication_arrays(published: Sequence[datetime | None]) -> tuple[np.ndarray, np.ndarray]:
+    """``published_at`` and ``published_days`` (see :class:`RowMetadata`) for these times."""
+    at = np.array(
+        [
+            (p if p.tzinfo else p.replace(tzinfo=UTC)).timestamp() if p else np.nan
+            for p in published
+        ],
+        dtype=np.float64,
+    )
+    days = np.array([p.toordinal() if p else 0 for p in published], dtype=np.int32)
+    return at, days
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,11 +404,14 @@ class FaissIndex:
         rows, scores = self.nearest(query, k)
         return list(zip(rows.tolist(), scores.tolist(), strict=True))
 
-    def nearest(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`search` as arrays of rows and of scores, for the search's own arithmetic."""
-        if len(self) == 0 or k <= 0:
+    def nearest(
+        self, query: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` as arrays of rows and of scores, for the search's own arithmetic;
+        only rows in ``among`` (ascending) if given."""
+        if len(self) == 0 or k <= 0 or (among is not None and len(among) == 0):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        scores, rows = nearest(self._vectors, query, min(k, len(self)))
+        scores, rows = nearest(self._vectors, query, min(k, len(self)), among)
         found = rows >= 0  # an approximate index may find fewer than k; FAISS pads with -1
         return rows[found], scores[found]
 
@@ -445,7 +480,7 @@ class FaissIndex:
         return self._sources
 
     def row_metadata(self) -> RowMetadata:
-        """Per-row outlet and publication month/day, as arrays for vectorised boosts.
+        """Per-row outlet and publication time, as arrays for vectorised boosts and filters.
 
         Stored by the commit; read from SQLite for an index that predates that (at a
         million passages that query takes seconds, the file a few milliseconds).
@@ -457,24 +492,28 @@ class FaissIndex:
                     meta = RowMetadata.load(path)
                 except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
                     raise _damaged(self.index_dir, f"{ROWS_NAME} cannot be read ({exc})") from None
-                if len(meta) != len(self):
+                if meta is not None and len(meta) != len(self):
                     raise _damaged(
                         self.index_dir,
                         f"{ROWS_NAME} covers {len(meta)} passages, the manifest says {len(self)}",
                     )
-                self._row_metadata = meta
-                return meta
+                if meta is not None:
+                    self._row_metadata = meta
+                    return meta
             rows = self._query(
                 "SELECT a.source, a.published, a.rowid FROM chunks c "
                 "JOIN articles a ON a.id = c.article_id ORDER BY c.row"
             )
             outlets = self.sources()
             code = {name: i for i, name in enumerate(outlets)}
+            at, days = publication_arrays(
+                [datetime.fromisoformat(r[1]) if r[1] else None for r in rows]
+            )
             self._row_metadata = RowMetadata(
                 outlets,
                 np.array([code.get(r[0], -1) for r in rows], dtype=np.int32),
-                np.array([int(r[1][5:7]) if r[1] else 0 for r in rows], dtype=np.int8),
-                np.array([int(r[1][8:10]) if r[1] else 0 for r in rows], dtype=np.int8),
+                at,
+                days,
                 np.array([r[2] for r in rows], dtype=np.int64),
             )
         return self._row_metadata
@@ -529,6 +568,19 @@ class FaissIndex:
                 "SELECT id, published, ingested_at FROM articles ORDER BY rowid"
             )
         ]
+
+    def newest(self, limit: int, since: datetime | None = None) -> list[Article]:
+        """The ``limit`` most recently published articles (since ``since``), newest first."""
+        where, params = "WHERE published IS NOT NULL", []
+        if since is not None:
+            where += " AND julianday(published) >= julianday(?)"
+            params.append(since.isoformat())
+        rows = self._query(
+            "SELECT id, title, body, url, source, published, language, extra FROM articles "
+            f"{where} ORDER BY julianday(published) DESC, rowid DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_article_from_row(row) for row in rows]
 
     def rows_of(self, article_ids: Iterable[str]) -> np.ndarray:
         """The rows of every passage of ``article_ids``, ascending."""

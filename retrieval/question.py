@@ -1,30 +1,32 @@
-"""Reading a question without an LLM: which outlets and dates it names, and its parts.
+"""Reading a question without an LLM: which outlets and times it names, and its parts.
 
 "Does the TechCrunch article suggest A, while The Verge reports B?" is two searches: A
 among TechCrunch's passages and B among The Verge's. "…as reported by both Fortune and The
-Age?" is one question asked of two outlets. Each part retrieves its own evidence.
+Age?" is one question asked of two outlets. Each part retrieves its own evidence, within
+the publication times it names (``timeframe.py``).
 """
 
 from __future__ import annotations
 
-import calendar
 import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from functools import lru_cache
 
 from .text import terms
+from .timeframe import TimeRange, read_time_ranges, recency_wanted
 
-__all__ = ["QueryPart", "QueryPlan", "SourceMatcher", "plan_question", "source_matcher"]
+__all__ = [
+    "QueryPart",
+    "QueryPlan",
+    "SourceMatcher",
+    "plan_question",
+    "read_part",
+    "source_matcher",
+]
 
-_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
-_DATE = re.compile(
-    r"\b(?P<month>" + "|".join(_MONTHS) + r")\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?"
-    r"(?:,?\s+(?P<year>\d{4}))?",
-    re.IGNORECASE,
-)
 # Between two outlet names, this much text or less means a list ("X and Y", "X, Y, and Z").
 _LIST_GAP = re.compile(r"^[\s,'\"’‘“”]*(?:and|or|&)?[\s,'\"’‘“”]*(?:the\s+)?$", re.IGNORECASE)
 # A clause with fewer content words than this ("as covered by The Verge", "and again by
@@ -34,11 +36,13 @@ _MIN_PART_TERMS = 2
 
 @dataclass(frozen=True, slots=True)
 class QueryPart:
-    """One search: its text and the outlets and dates it is about (empty: any)."""
+    """One search: its text, the outlets and publication times it is about (empty: any),
+    and how much it wants the newest news (0 to 1, ``timeframe.recency_wanted``)."""
 
     text: str
-    sources: frozenset[str]
-    dates: frozenset[date]
+    sources: frozenset[str] = frozenset()
+    ranges: tuple[TimeRange, ...] = ()
+    recency: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,11 @@ class QueryPlan:
     @property
     def sources(self) -> frozenset[str]:
         return frozenset(s for p in self.parts for s in p.sources)
+
+    @property
+    def ranges(self) -> tuple[TimeRange, ...]:
+        """Every publication range the question names, each once."""
+        return tuple(dict.fromkeys(r for p in self.parts for r in p.ranges))
 
 
 class SourceMatcher:
@@ -101,22 +110,26 @@ def _aliases(source: str) -> set[str]:
     return {f.lower().strip() for f in forms if len(f.strip()) >= 3}
 
 
-def find_dates(text: str) -> frozenset[date]:
-    """Calendar dates spelled out in ``text`` ("September 26, 2023", "October 18th")."""
-    found = set()
-    for m in _DATE.finditer(text):
-        year = int(m.group("year")) if m.group("year") else None
-        try:
-            found.add(date(year or 1, _MONTHS[m.group("month").lower()], int(m.group("day"))))
-        except ValueError:
-            continue
-    return frozenset(found)
+def read_part(text: str, matcher: SourceMatcher, now: datetime | None) -> QueryPart:
+    """``text`` as one search: the outlets it names, and the times it names (read against
+    ``now``; none when ``now`` is None) once the outlets' names are taken out of it, so
+    that "Business Today | Latest …" says neither "today" nor "latest"."""
+    mentions = matcher.find(text)
+    rest = _without(text, mentions)
+    ranges = read_time_ranges(rest, now) if now is not None else ()
+    return QueryPart(text, frozenset(s for *_, s in mentions), ranges, recency_wanted(rest))
 
 
-def plan_question(question: str, matcher: SourceMatcher) -> QueryPlan:
-    """Split ``question`` into parts, each with the outlets and dates it names."""
+def _without(text: str, mentions: list[tuple[int, int, str]]) -> str:
+    for start, end, _ in reversed(mentions):
+        text = text[:start] + " " + text[end:]
+    return text
+
+
+def plan_question(question: str, matcher: SourceMatcher, now: datetime | None = None) -> QueryPlan:
+    """Split ``question`` into parts, each with the outlets and times it names."""
     mentions = matcher.find(question)
-    whole = QueryPart(question, frozenset(s for *_, s in mentions), find_dates(question))
+    whole = read_part(question, matcher, now)
     if len({s for *_, s in mentions}) < 2:
         return QueryPlan(question, (whole,))
 
@@ -130,7 +143,7 @@ def plan_question(question: str, matcher: SourceMatcher) -> QueryPlan:
     if len(groups) == 1:
         # "…reported by both Fortune and The Age": the whole question, once per outlet.
         parts = tuple(
-            QueryPart(question, frozenset({s}), whole.dates)
+            QueryPart(question, frozenset({s}), whole.ranges, whole.recency)
             for s in dict.fromkeys(s for *_, s in mentions)
         )
         return QueryPlan(question, parts)
@@ -144,17 +157,27 @@ def plan_question(question: str, matcher: SourceMatcher) -> QueryPlan:
             else _clause_start(question, groups[i + 1][0][0], group[-1][1])
         )
         clause = question[start:end].strip(" ,;?")
+        own = read_part(clause, matcher, now)
         # "…, as reported by The Verge" only says whom to ask: ask them the question.
-        text = clause if _content_terms(clause, matcher) >= _MIN_PART_TERMS else question
-        split.append(QueryPart(text, frozenset(s for *_, s in group), find_dates(clause)))
+        asks = _content_terms(clause, matcher, own.ranges) >= _MIN_PART_TERMS
+        text = clause if asks else question
+        split.append(
+            QueryPart(
+                text,
+                frozenset(s for *_, s in group),
+                own.ranges,  # its own: the other clause's date is not this one's
+                max(own.recency, whole.recency),
+            )
+        )
     return QueryPlan(question, tuple(split))
 
 
-def _content_terms(text: str, matcher: SourceMatcher) -> int:
-    """How many words of ``text`` say what it asks: not outlet names, dates or stop words."""
-    for start, end, _ in reversed(matcher.find(text)):
-        text = text[:start] + " " + text[end:]
-    return len(terms(_DATE.sub(" ", text)))
+def _content_terms(text: str, matcher: SourceMatcher, ranges: tuple[TimeRange, ...]) -> int:
+    """How many words of ``text`` say what it asks: not outlet names, times or stop words."""
+    text = _without(text, matcher.find(text))
+    for r in ranges:
+        text = text.replace(r.words, " ")
+    return len(terms(text))
 
 
 _CLAUSE_BREAK = re.compile(

@@ -3,16 +3,25 @@
 The question is embedded once and searched once in FAISS. For each part of it (see
 ``question.py``) the candidates are those nearest passages and the part's best by BM25; each
 gets both scores, min-max normalised and mixed (``dense_weight``), or reciprocal-rank fused.
-Passages from the outlets and dates the part names are boosted. The parts' rankings are
-then merged, at most ``max_chunks_per_article`` passages per article, so every part gets its
-evidence.
+A part that names publication times ("yesterday", "in November") has only passages
+published then as candidates, dense and lexical alike; passages from the outlets it names
+are boosted, and so are newer ones when it asks for the latest news (the recency boost,
+below). The parts' rankings are then merged, at most ``max_chunks_per_article`` passages per
+article, so every part gets its evidence.
+
+Recency: a part that wants the newest news multiplies each passage's score by
+``1 + recency_weight · wanted · 0.5 ** (age_days / recency_half_life_days)``, age counted
+from the article's publication to now, ``wanted`` 1 for "latest …" and less for "recently"
+(``timeframe.recency_wanted``): for "latest" with the defaults (1.0, 7 days), a story from
+today counts twice, one from a week ago 1.5 times, one from a month ago 1.05 times.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -23,6 +32,7 @@ from .index import FaissIndex
 from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, plan_question, source_matcher
 from .sentences import Sentence
+from .timeframe import REPORTED_WITHIN, TimeRange
 
 __all__ = ["Hit", "SearchConfig", "Searcher", "top_rows"]
 
@@ -62,7 +72,8 @@ class SearchConfig:
     dense_weight: float = 0.2
     understand: bool = True
     source_boost: float = 1.0
-    date_boost: float = 0.3
+    recency_weight: float = 1.0
+    recency_half_life_days: float = 7.0
     candidates: int = 200
     max_chunks_per_article: int = 3
     rerank: bool = True
@@ -99,6 +110,7 @@ class Searcher:
         *,
         lexical: LexicalIndex | None = None,
         query_vectors: QueryVectorCache | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -106,30 +118,42 @@ class Searcher:
         # Another BM25 index over the same rows may stand in (the evaluation's ablation).
         self.lexical = lexical if lexical is not None else index.lexical
         self.query_vectors = query_vectors or QueryVectorCache(embedder, size=0)
+        # What "now" is when a question says "yesterday"; its time zone is the asker's.
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.timings: dict[str, float] = {}
+        self.plans: list[QueryPlan] = []  # of the last search, one per question
 
-    def plan(self, question: str) -> QueryPlan:
+    def plan(self, question: str, now: datetime | None = None) -> QueryPlan:
         if not self.config.understand:
-            return QueryPlan(question, (QueryPart(question, frozenset(), frozenset()),))
-        return plan_question(question, source_matcher(self.index.sources()))
+            return QueryPlan(question, (QueryPart(question),))
+        return plan_question(question, source_matcher(self.index.sources()), now)
 
-    def search(self, question: str, k: int) -> list[Hit]:
-        """The best ``k`` passages for ``question``, best first."""
-        return self.search_many([question], k)[0]
+    def search(self, question: str, k: int, *, within: np.ndarray | None = None) -> list[Hit]:
+        """The best ``k`` passages for ``question``, best first; only among the rows
+        ``within`` (ascending) if given."""
+        return self.search_many([question], k, within=within)[0]
 
-    def search_many(self, questions: Sequence[str], k: int) -> list[list[Hit]]:
+    def search_many(
+        self, questions: Sequence[str], k: int, *, within: np.ndarray | None = None
+    ) -> list[list[Hit]]:
         """:meth:`search` for each question, the questions embedded in one batch.
 
-        ``timings`` covers the whole batch.
+        ``timings`` covers the whole batch, ``plans`` says how each question was read.
         """
+        now = self.clock()
+        self.plans = [self.plan(question, now) for question in questions]
         if len(self.index) == 0:
             return [[] for _ in questions]
-        parts = [self._parts(question) for question in questions]
+        allowed = None
+        if within is not None:
+            allowed = np.zeros(len(self.index), dtype=bool)
+            allowed[within] = True
+        parts = [self._parts(plan) for plan in self.plans]
         started = time.perf_counter()
         vectors = self._vectors(questions)
         searched = time.perf_counter()
         results = [
-            self._search_parts(question_parts, vector, k)
+            self._search_parts(question_parts, vector, k, now, allowed)
             for question_parts, vector in zip(parts, vectors, strict=True)
         ]
         self.timings = {
@@ -149,7 +173,7 @@ class Searcher:
         """
         return list(self.query_vectors.embed(list(questions)))
 
-    def _parts(self, question: str) -> list[tuple[QueryPart, float]]:
+    def _parts(self, plan: QueryPlan) -> list[tuple[QueryPart, float]]:
         """What is searched for, with its weight in the merge: each part of the plan, and
         the whole question last if it split.
 
@@ -157,41 +181,98 @@ class Searcher:
         say what each piece of evidence is: counting the whole at half a part gave +0.017
         MRR@10 on each half of the dev split (README, *Retrieval quality*).
         """
-        parts = [(part, 1.0) for part in self.plan(question).parts]
+        parts = [(part, 1.0) for part in plan.parts]
         if len(parts) > 1:
-            whole = QueryPart(question, frozenset(), frozenset())
+            whole = QueryPart(
+                plan.question,
+                ranges=plan.ranges if all(p.ranges for p in plan.parts) else (),
+                recency=max(p.recency for p in plan.parts),
+            )
             parts.append((whole, self.config.whole_question_weight))
         return parts
 
     def _search_parts(
-        self, parts: list[tuple[QueryPart, float]], vector: np.ndarray | None, k: int
+        self,
+        parts: list[tuple[QueryPart, float]],
+        vector: np.ndarray | None,
+        k: int,
+        now: datetime,
+        within: np.ndarray | None,
     ) -> list[Hit]:
         """Rank each part, then merge; parts with one text ("both X and Y", one part per
-        outlet) share its BM25 scores and differ only in their boosts."""
-        nearest = (
-            _Nearest(vector, *self.index.nearest(vector, self.config.candidates))
-            if vector is not None and self.config.mode != "lexical"
-            else _Nearest(None, *_NONE)
-        )
+        outlet) share its BM25 scores and differ only in their boosts and times.
+
+        The dense search is made once, among the passages any part may use."""
+        meta = self.index.row_metadata()
+        allowed = [
+            _both(within, self._in_ranges(part.ranges) if part.ranges else None)
+            for part, _ in parts
+        ]
+        anywhere = None
+        if all(a is not None for a in allowed):
+            anywhere = np.logical_or.reduce([a for a in allowed if a is not None])
+        nearest = _Nearest(None, *_NONE)
+        if vector is not None and self.config.mode != "lexical":
+            among = np.flatnonzero(anywhere) if anywhere is not None else None
+            nearest = _Nearest(vector, *self.index.nearest(vector, self.config.candidates, among))
+        decay = self._decay(meta.age_days(now)) if any(p.recency for p, _ in parts) else None
         lexical: dict[str, np.ndarray | None] = {}
         rankings = []
-        for part, weight in parts:
+        for (part, weight), part_allowed in zip(parts, allowed, strict=True):
             if part.text not in lexical:
                 lexical[part.text] = (
                     self.lexical.scores(part.text) if self.config.mode != "dense" else None
                 )
-            rankings.append((self._rank(part, nearest, lexical[part.text]), weight))
+            scores = lexical[part.text]
+            part_nearest = nearest
+            if part_allowed is not None:
+                if scores is not None:
+                    scores = np.where(part_allowed, scores, 0.0).astype(scores.dtype)
+                keep = part_allowed[nearest.rows]
+                part_nearest = _Nearest(vector, nearest.rows[keep], nearest.scores[keep])
+            part_recency = (
+                1 + self.config.recency_weight * part.recency * decay
+                if decay is not None and part.recency
+                else None
+            )
+            rankings.append((self._rank(part, part_nearest, scores, part_recency), weight))
         return self._merge(rankings, k, vector)
+
+    def _in_ranges(self, ranges: tuple[TimeRange, ...]) -> np.ndarray:
+        """Rows of articles published in one of ``ranges``, or naming the year or month
+        one of them names (``TimeRange``)."""
+        meta = self.index.row_metadata()
+        inside = meta.published_in(ranges)
+        naming = np.zeros(len(inside), dtype=bool)
+        for r in ranges:
+            if r.year is not None:
+                naming |= self.lexical.scores(str(r.year)) > 0
+            if r.month is not None:
+                after = replace(r, end=r.end + REPORTED_WITHIN, whole_days=False)
+                naming |= (self.lexical.scores(r.month) > 0) & meta.published_in([after])
+        if naming.any():
+            # A passage that names the time makes its whole article about it.
+            inside |= np.isin(meta.article_codes, np.unique(meta.article_codes[naming]))
+        return inside
+
+    def _decay(self, age_days: np.ndarray) -> np.ndarray:
+        """``0.5 ** (age / half-life)`` per row (module docstring); 0 for undated rows."""
+        decay = np.power(0.5, age_days / self.config.recency_half_life_days)
+        return np.nan_to_num(decay, nan=0.0).astype(np.float32)
 
     # -- one part -------------------------------------------------------------------------
 
     def _rank(
-        self, part: QueryPart, nearest: _Nearest, lexical_scores: np.ndarray | None
+        self,
+        part: QueryPart,
+        nearest: _Nearest,
+        lexical_scores: np.ndarray | None,
+        recency: np.ndarray | None,
     ) -> _Ranked:
         config, index = self.config, self.index
         n = config.candidates
         vector, dense_rows = nearest.vector, nearest.rows
-        boost = self._boost(part)
+        boost = self._boost(part, recency)
 
         lexical_rows = _NONE[0]
         if lexical_scores is not None:
@@ -222,16 +303,23 @@ class Searcher:
             scores = scores * boost[candidates]
         order = np.argsort(-scores, kind="stable")
         ranked = _Ranked(candidates[order], scores[order])
-        return self._rerank(part, ranked, vector) if config.rerank else ranked
+        return self._rerank(part, ranked, vector, recency) if config.rerank else ranked
 
-    def _rerank(self, part: QueryPart, ranked: _Ranked, vector: np.ndarray | None) -> _Ranked:
+    def _rerank(
+        self,
+        part: QueryPart,
+        ranked: _Ranked,
+        vector: np.ndarray | None,
+        recency: np.ndarray | None = None,
+    ) -> _Ranked:
         """Re-score the top passages by their single best sentence.
 
         Evidence is usually one sentence; a passage that states what the part asks in one
         sentence beats one that scatters the same words. A sentence scores the IDF-weighted
         share of the part's terms it contains; and, for the question worded otherwise than
         its answer, the passage's sentence most similar to the question adds its cosine
-        (min-max normalised, ``sentence_similarity_weight``; README, *Answers*).
+        (min-max normalised, ``sentence_similarity_weight``; README, *Answers*). The
+        recency boost, if the part wants it, applies to the new score too.
         """
         depth = min(self.config.rerank_depth, len(ranked.rows))
         if depth < 2:
@@ -248,26 +336,25 @@ class Searcher:
         if vector is not None and self.config.sentence_similarity_weight:
             similar = sentences.best_similarities(top_rows, vector)
             head += self.config.sentence_similarity_weight * _minmax(similar)
+        if recency is not None:
+            head = head * recency[top_rows]
         order = np.argsort(-head, kind="stable")
         # Keep reranked passages above the rest, whose scores are on another scale.
         rows = np.concatenate([ranked.rows[:depth][order], ranked.rows[depth:]])
         scores = np.concatenate([head[order] + 1.0, _minmax(ranked.scores[depth:])])
         return _Ranked(rows, scores.astype(np.float32))
 
-    def _boost(self, part: QueryPart) -> np.ndarray | None:
-        """A per-passage multiplier favouring the outlets and dates the part names."""
-        if not (part.sources or part.dates):
+    def _boost(self, part: QueryPart, recency: np.ndarray | None) -> np.ndarray | None:
+        """A per-passage multiplier favouring the outlets the part names and, if it wants
+        the newest news, newer passages."""
+        if not part.sources and recency is None:
             return None
-        meta = self.index.row_metadata()
         boost = np.ones(len(self.index), dtype=np.float32)
         if part.sources:
+            meta = self.index.row_metadata()
             boost *= 1 + self.config.source_boost * meta.published_by(part.sources)
-        if part.dates:
-            wanted = [(d.month, d.day) for d in part.dates]
-            on_date = np.zeros(len(self.index), dtype=bool)
-            for month, day in wanted:
-                on_date |= meta.published_on(month, day)
-            boost *= 1 + self.config.date_boost * on_date
+        if recency is not None:
+            boost *= recency
         return boost
 
     # -- all parts ------------------------------------------------------------------------
@@ -344,6 +431,13 @@ def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
             above = np.arange(len(scores))
         top = above[np.argpartition(scores[above], len(above) - n)[len(above) - n :]]
     return top[scores[top] > 0]
+
+
+def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """The rows allowed by both masks (None allows every row)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a & b
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -67,7 +68,31 @@ class RetrievalSettings(BaseSettings):
         True, description="Use outlets and dates named in the question; split multi-part ones."
     )
     source_boost: float = Field(1.0, ge=0.0, le=100.0)
-    date_boost: float = Field(0.3, ge=0.0, le=100.0)
+    timezone: str = Field(
+        "UTC",
+        description=(
+            'The askers\' time zone (IANA name, e.g. "Europe/Berlin"): what "yesterday" and '
+            '"since Monday" mean.'
+        ),
+    )
+    recency_weight: float = Field(
+        1.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            'How much "latest …" and questions about ongoing events favour new articles: a '
+            "story from today counts 1 + this times as much; 0 = not at all."
+        ),
+    )
+    recency_half_life_days: float = Field(
+        7.0, gt=0.0, le=3650.0, description="Days after which that favour has halved."
+    )
+    latest_days: float = Field(
+        7.0,
+        gt=0.0,
+        le=36_500.0,
+        description="`/latest TOPIC` and `newsbot latest TOPIC` look this many days back.",
+    )
     search_candidates: int = Field(200, ge=10, le=10_000)
     rerank: bool = Field(
         True, description="Re-score the top passages of each part by their best sentence."
@@ -105,11 +130,27 @@ class RetrievalSettings(BaseSettings):
             dense_weight=self.dense_weight,
             understand=self.question_understanding,
             source_boost=self.source_boost,
-            date_boost=self.date_boost,
+            recency_weight=self.recency_weight,
+            recency_half_life_days=self.recency_half_life_days,
             candidates=self.search_candidates,
             max_chunks_per_article=self.max_chunks_per_article,
             rerank=self.rerank,
         )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'{value!r} is not a time zone name: use an IANA name such as "UTC", '
+                '"Europe/Berlin" or "America/New_York"'
+            ) from None
+        return value
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RetrievalSettings:

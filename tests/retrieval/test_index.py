@@ -134,7 +134,8 @@ def test_a_second_writer_is_turned_away_with_a_clear_message(writable_sample_ind
 
 
 def test_row_facts_stored_by_each_commit_match_the_articles(tmp_path, embedder):
-    """Outlet, date and article per row, as boosts and per-article caps see them."""
+    """Outlet, publication and article per row, as boosts, time filters and per-article
+    caps see them."""
     lines = (DATA / "multihop-sample" / "corpus.jsonl").read_text().splitlines()[:6]
     (tmp_path / "six.jsonl").write_text("\n".join(lines) + "\n")
     settings = RetrievalSettings(index_dir=tmp_path / "index", ingest_batch_articles=2)
@@ -152,9 +153,7 @@ def test_row_facts_stored_by_each_commit_match_the_articles(tmp_path, embedder):
         article = articles[chunk.article_id]
         code = meta.outlet_codes[row]
         assert meta.outlets[code] == article.source
-        assert (meta.months[row], meta.days[row]) == (
-            article.published.month,
-            article.published.day,
-        )
+        assert meta.published_days[row] == article.published.toordinal()
+        assert meta.published_at[row] == article.published.timestamp()
     same_article = [[a.article_id == b.article_id for b in chunks] for a in chunks]
     assert (meta.article_codes[:, None] == meta.article_codes[None, :]).tolist() == same_article

@@ -41,6 +41,7 @@ def _assert_consistent(index: FaissIndex) -> None:
         article = articles[chunk.article_id]
         assert chunk.text == article.body[chunk.start : chunk.end]
         assert meta.outlets[meta.outlet_codes[row]] == article.source
+        assert meta.published_days[row] == article.published.toordinal()
         for sentence in index.sentences.sentences(row):
             assert chunk.text[sentence.start : sentence.end].strip()
     same = [[a.article_id == b.article_id for b in chunks] for a in chunks]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
-from retrieval.question import SourceMatcher, find_dates, plan_question
+from retrieval.question import SourceMatcher, plan_question
+
+NOW = datetime(2023, 12, 20, 12, tzinfo=UTC)
 
 MATCHER = SourceMatcher(
     ["TechCrunch", "The Verge", "Fortune", "The Age", "Rivals", "The Independent - Sports"]
@@ -36,12 +38,12 @@ def test_a_clause_that_only_says_whom_to_ask_asks_them_the_whole_question():
         "Who is the individual who, unlike what TechCrunch wrote, was compared to Warren "
         "Buffett and accused of fraud, as reported by The Verge on October 28, 2023?"
     )
-    first, second = plan_question(question, MATCHER).parts
+    first, second = plan_question(question, MATCHER, NOW).parts
     assert first.text.startswith("Who is the individual") and first.sources == {"TechCrunch"}
     # "as reported by The Verge on October 28, 2023" has no words of its own to search for.
     assert second.text == question and second.sources == {"The Verge"}
     # Its date is still its own: the other clause names none.
-    assert second.dates == {date(2023, 10, 28)} and not first.dates
+    assert [r.first_day for r in second.ranges] == [date(2023, 10, 28)] and not first.ranges
 
 
 def test_an_outlet_named_in_running_text_is_not_an_outlet():
@@ -58,6 +60,16 @@ def test_a_question_typed_in_lower_case_names_outlets_in_any_case():
 
 def test_short_forms_and_dates_are_read():
     question = "What did The Independent report on September 26th, 2023 about Rivals?"
-    plan = plan_question(question, MATCHER)
+    plan = plan_question(question, MATCHER, NOW)
     assert plan.sources == {"The Independent - Sports", "Rivals"}
-    assert find_dates(question) == {date(2023, 9, 26)}
+    assert [(r.first_day, r.last_day) for r in plan.ranges] == [(date(2023, 9, 26),) * 2]
+
+
+def test_an_outlet_name_says_nothing_about_time():
+    # "Business Today | Latest Stock Market…" names neither today nor the latest news.
+    matcher = SourceMatcher(["Business Today | Latest Stock Market And Economy News India"])
+    question = (
+        "What did Business Today | Latest Stock Market And Economy News India say about Israel?"
+    )
+    (part,) = plan_question(question, matcher, NOW).parts
+    assert part.sources and not part.ranges and not part.recency
