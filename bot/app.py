@@ -15,7 +15,8 @@ import logging
 import re
 import signal
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -36,12 +37,15 @@ from telegram.request import HTTPXRequest
 
 from corpus.errors import ConfigurationError
 
-from .access import AccessPolicy, RateLimiter
+from .access import AccessPolicy
+from .follows import FollowPusher
 from .handlers import GROUP_COMMANDS, PRIVATE_COMMANDS, NewsBot
 from .schedule import ScheduledRefresh
+from .state import BotState, SqliteState
 
 if TYPE_CHECKING:
     from retrieval.assistant import NewsAssistant
+    from retrieval.refresh import RefreshReport
 
     from .settings import Settings
 
@@ -160,12 +164,14 @@ def build_application(
     settings: Settings,
     assistant: NewsAssistant | None = None,
     shutdown: Shutdown | None = None,
+    state: BotState | None = None,
 ) -> Application:
     """Assemble the bot: the request setup, the handlers, start-up and the error handler.
 
     The model and index load once, in ``post_init``, in a worker thread; updates are then
     processed concurrently, so one slow question never holds up another chat. A request
-    Telegram answers with 401 Unauthorized requests ``shutdown``.
+    Telegram answers with 401 Unauthorized requests ``shutdown``. ``state`` defaults to the
+    SQLite file of ``NEWSBOT_STATE_PATH``; it is closed when the bot stops.
     """
     token = bot_token(settings)
     shutdown = shutdown or Shutdown()
@@ -175,13 +181,34 @@ def build_application(
         from retrieval.assistant import NewsAssistant
 
         assistant = NewsAssistant(settings)
+    state = state or SqliteState(settings.bot_state_path())
+    zone = settings.zone()
+
+    def clock() -> datetime:
+        return datetime.now(zone)
+
     bot = NewsBot(
         assistant,
         access=AccessPolicy(settings.allowed_user_ids, settings.allowed_chat_ids),
-        limiter=RateLimiter(settings.questions_per_minute),
+        state=state,
+        questions_per_minute=settings.questions_per_minute,
+        max_follows=settings.max_follows,
+        pushes_per_hour=settings.pushes_per_hour,
+        clock=clock,
     )
+    pusher = FollowPusher(assistant, state, per_hour=settings.pushes_per_hour, clock=clock)
 
-    schedule = _schedule(settings, assistant)
+    async def push_new_articles(report: RefreshReport) -> None:
+        pushed = await pusher.push(application.bot, report.new_article_ids)
+        if pushed.sent or pushed.over_the_limit or pushed.chats_dropped:
+            logger.info(
+                "Followed topics: %d messages sent, %d over the hourly limit, %d chats gone",
+                pushed.sent,
+                pushed.over_the_limit,
+                len(pushed.chats_dropped),
+            )
+
+    schedule = _schedule(settings, assistant, push_new_articles)
 
     async def post_init(application: Application) -> None:
         await asyncio.to_thread(assistant.load)
@@ -223,6 +250,10 @@ def build_application(
         ("sources", bot.sources),
         ("stats", bot.stats),
         ("new", bot.new),
+        ("latest", bot.latest),
+        ("follow", bot.follow),
+        ("unfollow", bot.unfollow),
+        ("following", bot.following),
     ]:
         application.add_handler(CommandHandler(name, callback, filters=new))
     application.add_handler(MessageHandler(private & filters.COMMAND, bot.unknown_command))
@@ -235,17 +266,25 @@ def build_application(
     )
     application.add_handler(InlineQueryHandler(bot.inline_query))
     application.add_error_handler(bot.error)
+    application.bot_data[_STATE] = state
     return application
 
 
 _SCHEDULE = "newsbot.schedule"  # where post_init leaves the refresh schedule for _stop
+_STATE = "newsbot.state"  # the bot's state store, closed by _stop
 
 
-def _schedule(settings: Settings, assistant: NewsAssistant) -> ScheduledRefresh | None:
+def _schedule(
+    settings: Settings,
+    assistant: NewsAssistant,
+    after_round: Callable[[RefreshReport], Awaitable[None]],
+) -> ScheduledRefresh | None:
     """The refresh schedule, if NEWSBOT_REFRESH_MINUTES and NEWSBOT_FEEDS ask for one."""
     if settings.refresh_minutes is None:
         return None
-    return ScheduledRefresh(assistant, _refresh_sources(settings), settings.refresh_minutes)
+    return ScheduledRefresh(
+        assistant, _refresh_sources(settings), settings.refresh_minutes, after_round=after_round
+    )
 
 
 def _refresh_sources(settings: Settings) -> list[str]:
@@ -325,6 +364,9 @@ async def _stop(application: Application) -> None:
             await application.updater.stop()
     if application.running:
         await application.stop()
+    state = application.bot_data.get(_STATE)
+    if state is not None:
+        await asyncio.to_thread(state.close)
 
 
 def serve(settings: Settings, assistant: NewsAssistant | None = None) -> None:

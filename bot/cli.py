@@ -13,6 +13,7 @@ import os
 import select
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -238,6 +239,49 @@ def ask(question: str, index_dir: Path | None, top_k: int | None, as_json: bool)
 
 
 @cli.command()
+@click.argument("topic", required=False)
+@_index_option
+@click.option(
+    "--since",
+    metavar="WHEN",
+    help='Only articles published since WHEN: "monday", "3 days ago", "2024-12-01"….',
+)
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def latest(
+    topic: str | None, index_dir: Path | None, since: str | None, limit: int, as_json: bool
+) -> None:
+    """The newest indexed articles, newest first; on TOPIC, the relevant ones among those
+    published in the last NEWSBOT_LATEST_DAYS days (or since WHEN)."""
+    from .formatting import format_headlines_text, headlines_to_dict
+
+    assistant = _assistant(load_settings(index_dir=index_dir))
+    start = _since(since, assistant.now()) if since else None
+    try:
+        headlines = assistant.latest(topic, since=start, most=limit)
+    except NewsbotError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(headlines_to_dict(headlines), ensure_ascii=False))
+    else:
+        click.echo(format_headlines_text(headlines))
+
+
+def _since(when: str, now: datetime) -> datetime:
+    """The start of ``--since WHEN``, read like a time in a question."""
+    from retrieval.timeframe import read_time_ranges
+
+    found = read_time_ranges(f"since {when}", now)
+    if not found:
+        raise click.BadParameter(
+            f'cannot read {when!r} as a time: try "monday", "3 days ago", "1 December" '
+            'or "2024-12-01"',
+            param_hint="--since",
+        )
+    return found[0].start
+
+
+@cli.command()
 @click.argument("question", required=False)
 @_index_option
 @click.option("--top-k", type=click.IntRange(1, 100), help="Passages per question.")
@@ -367,6 +411,7 @@ def chat(index_dir: Path | None) -> None:
         UNKNOWN_COMMAND,
         citation_line,
         format_answer_text,
+        format_headlines_text,
         format_stats_text,
         help_html,
         html_to_plain,
@@ -402,6 +447,10 @@ def chat(index_dir: Path | None) -> None:
             click.echo(html_to_plain(start_html(assistant.stats(), ASK_PRIVATELY_HTML)))
         elif command == "stats":
             click.echo(format_stats_text(assistant.stats()))
+        elif command == "latest":
+            click.echo(format_headlines_text(assistant.latest(question or None)))
+        elif command in {"follow", "unfollow", "following"}:
+            click.echo("Followed topics are posted to Telegram chats: use them with the bot.")
         elif command not in {None, "ask"}:
             click.echo(UNKNOWN_COMMAND)
         elif command == "ask" and not question:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import html
 import re
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from retrieval.answer import Answer, Citation
+from retrieval.answer import Answer, Citation, Headlines
 from retrieval.assistant import IndexStats, SourceStatus
 from retrieval.evaluation import EvaluationReport
 from retrieval.search import Hit
+
+from .state import Follow
 
 
 def citation_line(citation: Citation) -> str:
@@ -45,6 +48,11 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "question": answer.question,
         "answer": answer.text,
         "abstained": answer.abstained,
+        # The publication times the question named; only articles published then were read.
+        "time_ranges": [
+            {"from": r.start.isoformat(), "until": r.end.isoformat(), "label": r.label()}
+            for r in answer.ranges
+        ],
         "citations": [
             {
                 "n": c.n,
@@ -169,6 +177,9 @@ def format_answer_html(answer: Answer) -> str:
 
     Everything taken from the corpus or the question is escaped; the only markup is ours.
     """
+    if answer.abstained and answer.ranges:
+        # "I found nothing about that between 1 and 7 December 2024 …": where it looked.
+        return html.escape(answer.text)
     if answer.abstained or not answer.citations:
         return NOTHING_FOUND_HTML
     lines = [html.escape(answer.text), "", "<b>Sources</b>"]
@@ -176,6 +187,97 @@ def format_answer_html(answer: Answer) -> str:
         snippet = textwrap.shorten(citation.snippet, _SNIPPET_PREVIEW, placeholder=" …")
         lines.append(f"{_citation_html(citation)}\n<i>“{html.escape(snippet)}”</i>")
     return "\n".join(lines[:3]) + "\n" + "\n\n".join(lines[3:])
+
+
+def format_push_html(topic: str, citations: Sequence[Citation]) -> str:
+    """A followed topic's new articles: headline, source, date, link and the cited sentence."""
+    lines = [f"🔔 <b>New on “{html.escape(topic)}”</b>"]
+    for citation in citations:
+        sentence = textwrap.shorten(citation.snippet.split(" … ")[0], 300, placeholder=" …")
+        lines.append(f"{_citation_html(citation)}\n<i>“{html.escape(sentence)}”</i>")
+    lines.append(f"/unfollow {html.escape(topic)} to stop these.")
+    return "\n\n".join(lines)
+
+
+def format_follows_html(follows: Sequence[Follow]) -> str:
+    """/following: the chat's topics, numbered as /unfollow takes them."""
+    if not follows:
+        return "This chat follows no topics yet. /follow <i>topic</i> starts one."
+    lines = ["<b>This chat follows</b>"]
+    lines += [f"{n}. {html.escape(f.topic)}" for n, f in enumerate(follows, start=1)]
+    lines.append("\n/unfollow <i>topic or number</i> stops one.")
+    return "\n".join(lines)
+
+
+def format_headlines_html(headlines: Headlines) -> str:
+    """/latest: the newest articles, newest first, each a link with its source and date."""
+    if not headlines.items:
+        return html.escape(_no_headlines(headlines))
+    lines = [f"<b>{html.escape(_headlines_title(headlines))}</b>"]
+    for item in headlines.items:
+        line = _citation_html(item)
+        if item.snippet:
+            sentence = textwrap.shorten(item.snippet.split(" … ")[0], 200, placeholder=" …")
+            line += f"\n<i>“{html.escape(sentence)}”</i>"
+        lines.append(line)
+    return "\n\n".join(lines)
+
+
+def format_headlines_text(headlines: Headlines, *, width: int = 100) -> str:
+    """`newsbot latest`: the same list for a terminal."""
+    if not headlines.items:
+        return _no_headlines(headlines)
+    lines = [_headlines_title(headlines)]
+    for item in headlines.items:
+        lines.append(citation_line(item))
+        if item.snippet:
+            lines.append(
+                textwrap.fill(
+                    f"“{item.snippet.split(' … ')[0]}”",
+                    width=width,
+                    initial_indent="    ",
+                    subsequent_indent="    ",
+                )
+            )
+    return "\n".join(lines)
+
+
+def headlines_to_dict(headlines: Headlines) -> dict[str, Any]:
+    """The `newsbot latest --json` shape: the topic, the window and the articles."""
+    return {
+        "topic": headlines.topic,
+        "since": headlines.since.isoformat() if headlines.since else None,
+        "articles": [
+            {
+                "n": c.n,
+                "article_id": c.article_id,
+                "title": c.title,
+                "source": c.source,
+                "url": c.url,
+                "published": c.published.isoformat() if c.published else None,
+                "snippet": c.snippet or None,
+            }
+            for c in headlines.items
+        ],
+    }
+
+
+def _since(moment: datetime | None) -> str:
+    return f" since {moment.day} {moment:%B %Y}" if moment else ""
+
+
+def _headlines_title(headlines: Headlines) -> str:
+    since = _since(headlines.since)
+    if headlines.topic:
+        return f"Latest on “{headlines.topic}”{since}, newest first"
+    return f"Latest articles{since}, newest first"
+
+
+def _no_headlines(headlines: Headlines) -> str:
+    since = _since(headlines.since)
+    if headlines.topic:
+        return f"I found nothing on “{headlines.topic}”{since} in the indexed news."
+    return f"No articles{since} in the indexed news."
 
 
 def format_sources_html(answer: Answer) -> str:

@@ -1,8 +1,10 @@
 """What the bot does with each update: thin handlers around the question-answering service.
 
 Each handler parses the update, calls ``NewsAssistant`` in a worker thread (inference and
-FAISS search never run on the event loop), formats the ``Answer`` and replies. The per-chat
-state lives in PTB's ``chat_data``: the ``Conversation`` for follow-ups and the last answer.
+FAISS search never run on the event loop), formats the ``Answer`` and replies. What a chat
+carries from message to message (the question a follow-up leans on, the last answer for
+/sources, followed topics, the rate limit's window) is kept in a ``BotState`` store, also
+from worker threads, so it survives restarts.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import html
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from telegram import (
@@ -27,19 +31,23 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, InvalidToken, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from corpus.errors import QuestionError
 from retrieval.answer import Answer
 from retrieval.conversation import Conversation
 
-from .access import AccessPolicy, RateLimiter
+from .access import AccessPolicy
+from .delivery import deliver
+from .follows import checked_topic
 from .formatting import (
     ASK_PRIVATELY_HTML,
     EMPTY_ASK,
     UNKNOWN_COMMAND,
     format_answer_html,
+    format_follows_html,
+    format_headlines_html,
     format_sources_html,
     format_stats_html,
     help_html,
@@ -48,6 +56,7 @@ from .formatting import (
     split_html,
     start_html,
 )
+from .state import BotState
 
 if TYPE_CHECKING:
     from retrieval.assistant import NewsAssistant
@@ -60,14 +69,13 @@ TYPING_DELAY = 0.5
 #: Telegram shows "typing…" for about five seconds; renew it a little sooner.
 TYPING_INTERVAL = 4.0
 
-#: Seconds between attempts to deliver a reply while Telegram or the network fails (5xx,
-#: dropped connections, time-outs, 429 beyond the rate limiter's own retries): about two
-#: minutes in all, then the error handler takes over.
-SEND_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-
 PRIVATE_COMMANDS = (
     BotCommand("start", "What I know and how to ask"),
     BotCommand("ask", "Ask a question about the news"),
+    BotCommand("latest", "The newest articles, on a topic if you name one"),
+    BotCommand("follow", "Get new articles on a topic as they come"),
+    BotCommand("following", "The topics you follow"),
+    BotCommand("unfollow", "Stop following a topic"),
     BotCommand("sources", "Sources and snippets of my last answer"),
     BotCommand("new", "Forget the conversation, start afresh"),
     BotCommand("stats", "What is indexed"),
@@ -75,6 +83,10 @@ PRIVATE_COMMANDS = (
 )
 GROUP_COMMANDS = (
     BotCommand("ask", "Ask a question about the news"),
+    BotCommand("latest", "The newest articles, on a topic if you name one"),
+    BotCommand("follow", "New articles on a topic, posted here"),
+    BotCommand("following", "The topics this group follows"),
+    BotCommand("unfollow", "Stop following a topic here"),
     BotCommand("sources", "Sources and snippets of my last answer here"),
     BotCommand("new", "Forget this chat's conversation"),
     BotCommand("help", "How to use me"),
@@ -107,11 +119,23 @@ class NewsBot:
     """The handlers of one bot; ``build_application`` registers them."""
 
     def __init__(
-        self, assistant: NewsAssistant, *, access: AccessPolicy, limiter: RateLimiter
+        self,
+        assistant: NewsAssistant,
+        *,
+        access: AccessPolicy,
+        state: BotState,
+        questions_per_minute: int = 0,
+        max_follows: int = 20,
+        pushes_per_hour: int = 6,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.assistant = assistant
         self.access = access
-        self.limiter = limiter
+        self.state = state
+        self.questions_per_minute = questions_per_minute
+        self.max_follows = max_follows
+        self.pushes_per_hour = pushes_per_hour
+        self.clock = clock
 
     # -- before everything ----------------------------------------------------------------
 
@@ -159,7 +183,7 @@ class NewsBot:
         await self._answer(update, context, question)
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        last: Answer | None = _chat_data(context).get("last_answer")
+        last = await asyncio.to_thread(self.state.last_answer, _chat_id(update))
         if last is None:
             await self._reply(update, "No answer yet in this chat: ask a question first.")
             return
@@ -169,9 +193,70 @@ class NewsBot:
         await self._reply(update, format_stats_html(await asyncio.to_thread(self.assistant.stats)))
 
     async def new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        _conversation(context).forget()
-        _chat_data(context).pop("last_answer", None)
+        chat = _chat_id(update)
+        await asyncio.to_thread(self.state.set_previous_question, chat, None)
+        await asyncio.to_thread(self.state.set_last_answer, chat, None)
         await self._reply(update, "Starting afresh: your next question stands on its own.")
+
+    async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/latest [topic] — the newest articles, on the topic if one is named."""
+        topic = " ".join(context.args or []) or None
+        try:
+            headlines = await asyncio.to_thread(self.assistant.latest, topic)
+        except QuestionError as exc:
+            await self._reply(update, f"Sorry: {html.escape(str(exc))}")
+            return
+        await self._reply(update, format_headlines_html(headlines))
+
+    async def follow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/follow <topic> — push new articles on it to this chat after each refresh."""
+        try:
+            topic = checked_topic(" ".join(context.args or []))
+        except QuestionError as exc:
+            await self._reply(update, f"Sorry: {html.escape(str(exc))}")
+            return
+        chat = _chat_id(update)
+        follows = await asyncio.to_thread(self.state.follows, chat)
+        known = {f.topic.casefold() for f in follows}
+        if len(follows) >= self.max_follows and topic.casefold() not in known:
+            await self._reply(
+                update,
+                f"This chat already follows {len(follows)} topics, the most I keep: "
+                "/unfollow one first (/following lists them).",
+            )
+            return
+        followed, new = await asyncio.to_thread(self.state.follow, chat, topic, self.clock())
+        name = html.escape(followed.topic)
+        if not new:
+            await self._reply(update, f"This chat already follows “{name}”.")
+            return
+        await self._reply(
+            update,
+            f"Now following “{name}”. After each news refresh I post new articles on it here, "
+            f"at most {self.pushes_per_hour} messages an hour. /following lists this chat's "
+            "topics; /unfollow stops one.",
+        )
+
+    async def unfollow(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/unfollow <topic or number> — as /following numbers them."""
+        which = " ".join(" ".join(context.args or []).split())
+        if not which:
+            await self._reply(
+                update, "Say which: /unfollow <i>topic or number</i> (/following lists them)."
+            )
+            return
+        gone = await asyncio.to_thread(self.state.unfollow, _chat_id(update), which)
+        if gone is None:
+            await self._reply(
+                update,
+                f"This chat does not follow “{html.escape(which)}”. /following lists its topics.",
+            )
+            return
+        await self._reply(update, f"Stopped following “{html.escape(gone.topic)}”.")
+
+    async def following(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        follows = await asyncio.to_thread(self.state.follows, _chat_id(update))
+        await self._reply(update, format_follows_html(follows))
 
     async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._reply(update, UNKNOWN_COMMAND)
@@ -244,30 +329,37 @@ class NewsBot:
         message = update.effective_message
         assert message is not None
         user = update.effective_user
-        wait = self.limiter.wait_time(user.id) if user else 0.0
+        limit = self.questions_per_minute
+        wait = 0.0
+        if user and limit:
+            wait = await asyncio.to_thread(
+                self.state.take_question_slot, user.id, self.clock(), limit
+            )
         if wait:
-            limit = self.limiter.per_minute
             await self._reply(
                 update,
                 f"Slow down a little: I answer {limit} question{'s' * (limit != 1)} a minute. "
                 f"Try again in {math.ceil(wait)} s.",
             )
             return
-        conversation = _conversation(context)
+        chat = _chat_id(update)
         async with _typing(message):
             try:
-                answer, follows = await asyncio.to_thread(self._ask, question, conversation)
+                answer = await asyncio.to_thread(self._ask, chat, question)
             except QuestionError as exc:
-                await self._reply(update, f"Sorry: {exc}")
+                await self._reply(update, f"Sorry: {html.escape(str(exc))}")
                 return
-        conversation.remember(question, follows)
-        _chat_data(context)["last_answer"] = answer
         await self._reply(update, format_answer_html(answer))
 
-    def _ask(self, question: str, conversation: Conversation) -> tuple[Answer, str | None]:
-        # Runs in a worker thread: reading a long follow-up's terms is work too.
+    def _ask(self, chat: int, question: str) -> Answer:
+        """Answer in a worker thread, reading and updating the chat's conversation."""
+        conversation = Conversation(self.state.previous_question(chat))
         follows = conversation.context_for(question)
-        return self.assistant.ask(question, context=follows), follows
+        answer = self.assistant.ask(question, context=follows)
+        conversation.remember(question, follows)
+        self.state.set_previous_question(chat, conversation.previous_question)
+        self.state.set_last_answer(chat, answer)
+        return answer
 
     async def _reply(self, update: Update, text: str) -> None:
         """Reply with Telegram HTML, split if long; as plain text if Telegram refuses it.
@@ -278,7 +370,7 @@ class NewsBot:
         assert message is not None
         for part in split_html(text):
             try:
-                await _delivered(
+                await deliver(
                     functools.partial(
                         message.reply_text,
                         part,
@@ -290,30 +382,11 @@ class NewsBot:
                 if not _is_markup_error(exc):
                     raise
                 logger.warning("Telegram refused the HTML, sending plain text instead: %s", exc)
-                await _delivered(
+                await deliver(
                     functools.partial(
                         message.reply_text, html_to_plain(part), link_preview_options=_NO_PREVIEW
                     )
                 )
-
-
-async def _delivered(send: Callable[[], Awaitable[Message]]) -> Message:
-    """``send()``, tried again while the failure is the network's or Telegram's, not ours.
-
-    A request Telegram refuses (``BadRequest``, ``Forbidden``) is not retried. A time-out
-    is: the reply is then sent at least once, the lesser evil than an unanswered question.
-    """
-    for delay in (*SEND_RETRY_DELAYS, None):
-        try:
-            return await send()
-        except BadRequest:
-            raise
-        except (NetworkError, RetryAfter) as exc:  # includes TimedOut, 5xx, dropped links
-            if delay is None:
-                raise
-            logger.warning("Sending a reply failed (%s); trying again in %g s", exc, delay)
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 @contextlib.asynccontextmanager
@@ -338,12 +411,10 @@ async def _typing(message: Message) -> AsyncIterator[None]:
             await task
 
 
-def _chat_data(context: ContextTypes.DEFAULT_TYPE) -> dict:
-    return context.chat_data if context.chat_data is not None else {}
-
-
-def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
-    return _chat_data(context).setdefault("conversation", Conversation())
+def _chat_id(update: Update) -> int:
+    chat = update.effective_chat
+    assert chat is not None  # commands and messages always come from a chat
+    return chat.id
 
 
 def _is_markup_error(exc: BadRequest) -> bool:

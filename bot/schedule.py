@@ -17,7 +17,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -32,8 +32,17 @@ T = TypeVar("T")
 class ScheduledRefresh:
     """Refreshes ``sources`` at start and then every ``minutes``, until stopped."""
 
-    def __init__(self, assistant: NewsAssistant, sources: list[str], minutes: int) -> None:
+    def __init__(
+        self,
+        assistant: NewsAssistant,
+        sources: list[str],
+        minutes: int,
+        *,
+        after_round: Callable[[RefreshReport], Awaitable[None]] | None = None,
+    ) -> None:
         self.assistant, self.sources, self.interval = assistant, sources, minutes * 60.0
+        # Called with each round's report, e.g. to push new articles on followed topics.
+        self.after_round = after_round
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
 
@@ -75,6 +84,11 @@ class ScheduledRefresh:
         )
         if not report.found_anything:
             logger.warning("The news refresh read nothing: %s", report.what_was_read())
+        if self.after_round is not None and report.new_article_ids:
+            try:
+                await self.after_round(report)
+            except Exception:
+                logger.exception("Acting on the refresh's new articles failed")
         return report
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -54,6 +55,22 @@ class Settings(RetrievalSettings):
             "is 30 unless paid broadcasts are enabled)."
         ),
     )
+
+    # -- the bot's own state, and followed topics ------------------------------------------
+    state_path: Path | None = Field(
+        None,
+        description=(
+            "SQLite file of the bot's state (conversations, last answers, follows, pushes, "
+            "rate limits); empty = bot-state.sqlite in the index directory."
+        ),
+    )
+    pushes_per_hour: int = Field(
+        6, ge=1, le=1000, description="Messages on followed topics one chat gets per hour, at most."
+    )
+    max_follows: int = Field(20, ge=1, le=1000, description="Topics one chat may follow at once.")
+
+    def bot_state_path(self) -> Path:
+        return self.state_path or self.index_dir / "bot-state.sqlite"
 
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod

@@ -66,6 +66,17 @@ class ParseError(ValueError):
     pass
 
 
+class _Blocked(Exception):
+    """The chat blocked the bot: Telegram answers 403."""
+
+
+_FORBIDDEN = {
+    "ok": False,
+    "error_code": 403,
+    "description": "Forbidden: bot was blocked by the user",
+}
+
+
 class _Revoked(Exception):
     """The token was revoked while a call waited (a long poll)."""
 
@@ -167,6 +178,8 @@ class FakeBotAPI:
         self.calls: list[Call] = []
         self.unauthorized = False  # answer everything with 401, as for a revoked token
         self.reject_html = 0  # refuse this many HTML messages as unparsable
+        # Chats that blocked the bot (or were deleted): sending to them is 403 Forbidden.
+        self.blocked_chats: set[int] = set()
         self.faults: dict[str, collections.deque[Fault]] = collections.defaultdict(
             collections.deque
         )
@@ -318,6 +331,9 @@ class FakeBotAPI:
         except _Revoked:
             call.error = "Unauthorized"
             return 401, dict(_UNAUTHORIZED)
+        except _Blocked:
+            call.error = _FORBIDDEN["description"]
+            return 403, dict(_FORBIDDEN)
         except ParseError as exc:
             description = f"Bad Request: can't parse entities: {exc}"
         except ValueError as exc:
@@ -377,8 +393,10 @@ class FakeBotAPI:
         return True
 
     def _api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked_chats:
+            raise _Blocked
         text = self._checked_text(params.get("text", ""), params.get("parse_mode"))
-        chat_id = params["chat_id"]
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from telegram.ext import Application
@@ -35,6 +37,12 @@ async def running(
     stopped by itself (its token rejected) has stopped already.
     """
     shutdown = shutdown or Shutdown()
+    # The bot's state file goes beside the assistant's index (a stub's: into a temporary
+    # directory), never into ~/.local/share.
+    if hasattr(assistant, "settings"):
+        overrides.setdefault("index_dir", assistant.settings.index_dir)
+    else:
+        overrides.setdefault("state_path", Path(tempfile.mkdtemp()) / "bot-state.sqlite")
     settings = make_settings(api, **overrides)
     application = build_application(settings, assistant, shutdown)
     task = asyncio.create_task(run_bot(application, settings, shutdown, poll_timeout=poll_timeout))

@@ -1,4 +1,5 @@
-"""Allowlists, the per-user rate limit, and keeping secrets out of logs and settings errors."""
+"""Allowlists, and keeping secrets out of logs and settings errors (the per-user rate limit:
+test_state.py and test_telegram.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.access import AccessPolicy, RateLimiter
+from bot.access import AccessPolicy
 from bot.app import SecretFilter, check_serve_settings
 from bot.settings import Settings
 from corpus.errors import ConfigurationError
@@ -25,22 +26,6 @@ def test_both_allowlists_must_admit_an_update():
     assert not policy.admits(1, -200)  # an allowed user in another group
     assert not policy.admits(1, 1)  # private chats are chats too
     assert policy.admits(1, None)  # inline queries have no chat
-
-
-def test_the_rate_limit_is_per_user_and_per_minute():
-    now = [0.0]
-    limiter = RateLimiter(per_minute=2, clock=lambda: now[0])
-    assert limiter.wait_time(1) == 0 and limiter.wait_time(1) == 0
-    now[0] = 20.0
-    assert limiter.wait_time(1) == pytest.approx(40.0)
-    assert limiter.wait_time(2) == 0  # another user
-    now[0] = 61.0
-    assert limiter.wait_time(1) == 0  # the first question has left the window
-
-
-def test_no_rate_limit_when_zero():
-    limiter = RateLimiter(per_minute=0)
-    assert all(limiter.wait_time(1) == 0 for _ in range(1000))
 
 
 def test_allowlists_are_read_as_comma_separated_ids(monkeypatch, tmp_path):

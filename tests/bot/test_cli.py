@@ -43,7 +43,8 @@ def test_first_ask_indexes_the_sample_corpus_and_answers_with_citations(tmp_path
     assert result.returncode == 0, result.stderr
     assert "indexing the built-in sample corpus" in result.stderr
     payload = json.loads(result.stdout)  # exactly one JSON object
-    assert set(payload) == {"question", "answer", "abstained", "citations"}
+    assert set(payload) == {"question", "answer", "abstained", "citations", "time_ranges"}
+    assert payload["time_ranges"] == []  # the question names no time
     assert payload["abstained"] is False
     for name in ("Luong Cuong", "Boluarte", "Salhuana"):
         assert name in payload["answer"]
@@ -319,3 +320,33 @@ def test_eval_with_an_unreadable_questions_file_fails_clearly(runner, sample_ind
     bad.write_text("not json\n")
     result = runner.invoke(cli, ["eval", str(bad), "--index", str(sample_index_dir)])
     assert result.exit_code == 1 and "q.jsonl:1" in result.output
+
+
+def test_latest_lists_the_newest_articles_and_those_on_a_topic(runner, tmp_path):
+    index = str(tmp_path / "index")
+    dated = str(DATA / "dated-news" / "corpus.jsonl")
+    assert runner.invoke(cli, ["ingest", dated, "--index", index]).exit_code == 0
+    result = runner.invoke(cli, ["latest", "--index", index, "--limit", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert [a["title"] for a in payload["articles"]] == [
+        "Gaza ceasefire talks resume in Cairo",
+        "Federal Reserve signals a pause in rate cuts",
+    ]
+    result = runner.invoke(
+        cli, ["latest", "Federal Reserve", "--since", "2024-11-01", "--index", index]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Latest on “Federal Reserve” since 1 November 2024, newest first"
+    assert lines[1].startswith(
+        "[1] Federal Reserve signals a pause in rate cuts — Markets Daily, 2024-12-05"
+    )
+    assert "[2] Federal Reserve minutes show divided officials" in result.output
+    assert "half-point" not in result.output  # October's: before the window
+
+
+def test_latest_explains_a_time_it_cannot_read(runner, tmp_path):
+    result = runner.invoke(cli, ["latest", "--since", "whenever", "--index", str(tmp_path / "i")])
+    assert result.exit_code == 2
+    assert "cannot read 'whenever' as a time" in result.output

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from bot import handlers
+from bot import delivery, handlers
 from retrieval.answer import Answer, Citation
 from retrieval.text import question_terms
 
@@ -48,7 +48,7 @@ FAULTS = {
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
-    monkeypatch.setattr(handlers, "SEND_RETRY_DELAYS", (0.05, 0.1, 0.2, 0.4, 0.8, 1.0))
+    monkeypatch.setattr(delivery, "SEND_RETRY_DELAYS", (0.05, 0.1, 0.2, 0.4, 0.8, 1.0))
     monkeypatch.setattr(handlers, "TYPING_INTERVAL", 0.5)
 
 
