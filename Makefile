@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PIP := $(VENV)/bin/python -m pip
 
-.PHONY: install demo test lint bench bench-extraction bench-refresh fit-answers clean
+.PHONY: install demo test lint bench bench-extraction bench-refresh bench-timeframe fit-answers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench-extraction: install
 # (README, Live news).
 bench-refresh: install
 	$(VENV)/bin/python -m bench.refresh $(BENCH_ARGS)
+
+# What reading times in questions costs per question (bench/timeframe.py).
+bench-timeframe: install
+	$(VENV)/bin/python -m bench.timeframe $(BENCH_ARGS)
 
 # Refit retrieval/answer_model.json on the development sets in ../shared/eval (README, Answers):
 # indexes MultiHop-RAG's corpus into FIT_INDEX once (about 8 minutes), then fits (about 1 minute).

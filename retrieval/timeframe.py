@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from functools import lru_cache
 from typing import Literal
 
 from dateutil.relativedelta import relativedelta
@@ -254,17 +253,23 @@ _EDGE_WORDS |= {"and", "by", "during", "about", "to", "until", "for", "a"}
 
 # "…is set to release it on November 16": the date of an event to come, not of the news.
 _FUTURE = re.compile(
-    r"\b(?:will|shall|(?:set|scheduled|expected|due|going|slated|poised|planning|plans?)\s+to"
-    r"|scheduled\s+for|upcoming)\b(?P<rest>.*)$",
+    r"\b(?:will|shall|(?:set|scheduled|expected|due|going|slated|poised|planning|plans?|ready)"
+    r"\s+to|scheduled\s+for|upcoming|is\s+releasing|are\s+releasing)\b(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
-_CLAUSE_END = re.compile(r"[,;:]|\b(?:and|but|while|after|before|when)\b", re.IGNORECASE)
+# …unless the date is when it was said: "which company will …, as reported on November 16?"
+_REPORTED = re.compile(
+    r"[;?!]|\b(?:report|reported|reports|published|wrote|written|said|announced|article|"
+    r"story|while|whereas|but)\b",
+    re.IGNORECASE,
+)
 
 
 def _in_the_future(before: str) -> bool:
-    """Whether the clause a date closes speaks of the future (then it names no news)."""
+    """Whether the sentence before a date speaks of the future (then the date is of an
+    event to come, not of the news), with nothing about reporting in between."""
     found = _FUTURE.search(before)
-    return found is not None and not _CLAUSE_END.search(found.group("rest"))
+    return found is not None and not _REPORTED.search(found.group("rest"))
 
 
 def _trimmed(words: str, start: int) -> tuple[int, str]:
@@ -281,7 +286,6 @@ def _trimmed(words: str, start: int) -> tuple[int, str]:
     return start + begin, words[begin:end]
 
 
-@lru_cache(maxsize=1024)
 def _search(text: str, base: datetime) -> tuple[tuple[str, datetime], ...]:
     from dateparser.search import search_dates
 

@@ -4,6 +4,7 @@ news site on 127.0.0.1, and what each chat receives, through the fake Bot API.""
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -65,8 +66,23 @@ def newsroom(embedder, sample_index_dir, tmp_path):
     assistant.close()
 
 
+# What each chat saw, in order: (when, chat, "> asked" or the bot's text); printed at the
+# end of the scenario (pytest -s shows it).
+TRANSCRIPT: list[tuple[float, int, str]] = []
+
+
+def _transcript(api, *chats: int) -> str:
+    said = [(c.at, chat, c.params["text"]) for chat in chats for c in api.sent(chat)]
+    lines = []
+    for _, chat, text in sorted(TRANSCRIPT + said):
+        where = "private chat" if chat > 0 else "group"
+        lines.append(f"[{where}] " + text.replace("\n", "\n    "))
+    return "\n".join(lines)
+
+
 async def _say(api, chat, sender, text, *, replies=1):
     before = len(api.sent(chat["id"]))
+    TRANSCRIPT.append((time.monotonic(), chat["id"], f"> {text}"))
     api.message(chat, sender, text)
     await api.wait_for_messages(chat["id"], before + replies)
     return api.sent(chat["id"])[-1].params["text"]
@@ -146,6 +162,7 @@ async def test_new_articles_on_a_followed_topic_reach_each_chat_once(api, newsro
         assert "Stopped following “Taylor Swift”" in await _say(api, dm, user(DM), "/unfollow 2")
         assert "does not follow" in await _say(api, dm, user(DM), "/unfollow Taylor Swift")
         assert "too vague" in await _say(api, dm, user(DM), "/follow the")
+        print(_transcript(api, DM, GROUP))
 
 
 async def test_latest_lists_the_newest_articles(api, assistant):

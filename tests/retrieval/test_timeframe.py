@@ -49,6 +49,7 @@ EXPRESSIONS = [
     ("What happened last Friday?", [(d(12, 6), d(12, 6))]),
     # A future event in another clause leaves the date the news.
     ("What did the Fed say yesterday it will do?", [(d(12, 6), d(12, 6))]),
+    ("Which company will launch a phone, as reported on 16 November?", [(d(11, 16), d(11, 16))]),
     ("before this month's derby, who led the table?", [(d(12, 1), d(12, 31))]),
 ]
 
@@ -70,7 +71,8 @@ def test_time_expressions_resolve_to_publication_ranges(question, expected):
         "What may happen to interest rates?",
         "Where did the march on Washington start?",
         "What happens next year?",
-        "Which company is set to release a new console on November 16?",
+        "Which company is set to release a new console, with a better screen, on November 16?",
+        "Which company is releasing its new console on November 16th?",
         "Who will play in the final on 5 December?",
     ],
 )
