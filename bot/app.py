@@ -198,8 +198,8 @@ def build_application(
     )
     pusher = FollowPusher(assistant, state, per_hour=settings.pushes_per_hour, clock=clock)
 
-    async def push_new_articles(report: RefreshReport) -> None:
-        pushed = await pusher.push(application.bot, report.new_article_ids)
+    async def push_new_articles(report: RefreshReport | None = None) -> None:
+        pushed = await pusher.push_new(application.bot)
         if pushed.sent or pushed.over_the_limit or pushed.chats_dropped:
             logger.info(
                 "Followed topics: %d messages sent, %d over the hourly limit, %d chats gone",
@@ -213,6 +213,8 @@ def build_application(
     async def post_init(application: Application) -> None:
         await asyncio.to_thread(assistant.load)
         stats = await asyncio.to_thread(assistant.stats)
+        await pusher.begin()
+        application.bot_data[_WATCH] = asyncio.create_task(pusher.watch(application.bot))
         if schedule is not None:
             application.bot_data[_SCHEDULE] = schedule
             schedule.start()
@@ -272,6 +274,7 @@ def build_application(
 
 _SCHEDULE = "newsbot.schedule"  # where post_init leaves the refresh schedule for _stop
 _STATE = "newsbot.state"  # the bot's state store, closed by _stop
+_WATCH = "newsbot.watch"  # the task looking for new articles on followed topics
 
 
 def _schedule(
@@ -358,6 +361,11 @@ async def _stop(application: Application) -> None:
     schedule = application.bot_data.get(_SCHEDULE)
     if schedule is not None:
         await schedule.stop()
+    watch = application.bot_data.get(_WATCH)
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
     if application.updater.running:
         # Polling that ended on a rejected token re-raises it here; it is reported already.
         with contextlib.suppress(InvalidToken):

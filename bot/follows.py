@@ -1,4 +1,8 @@
-"""Followed topics: after each refresh, new articles on a chat's topics are pushed to it.
+"""Followed topics: new articles on a chat's topics are pushed to it as they are indexed.
+
+The bot looks for articles stored since it last looked (``FaissIndex.ingested_since``, the
+mark kept in ``BotState``) after each of its own refresh rounds and every
+``CHECK_SECONDS``, so articles a `newsbot refresh` run from cron stores are pushed too.
 
 A topic is matched against the round's new articles by the rules of an answer (the same
 search, sentence choice and abstention, ``NewsAssistant.news_on``), so an article that only
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: How often the bot looks for newly indexed articles besides after its own rounds.
+CHECK_SECONDS = 60.0
 #: Longer topics are questions, not topics; ask them instead.
 MAX_TOPIC_CHARS = 100
 _HOUR = timedelta(hours=1)
@@ -86,6 +92,7 @@ class FollowPusher:
         clock: Callable[[], datetime],
     ) -> None:
         self.assistant, self.state, self.per_hour, self.clock = assistant, state, per_hour, clock
+        self._looking = asyncio.Lock()
 
     def matches(self, article_ids: Iterable[str]) -> list[Push]:
         """What to push for these new articles: blocking (search), run in a thread."""
@@ -106,6 +113,34 @@ class FollowPusher:
                 numbered = tuple(replace(c, n=n) for n, c in enumerate(fresh, start=1))
                 pushes.append(Push(follow, replace(found, citations=numbered)))
         return pushes
+
+    async def begin(self) -> None:
+        """Look from now on: a bot's first start does not push the index it finds (a restart
+        keeps its mark, and pushes what was indexed while it was down)."""
+        if await asyncio.to_thread(self.state.push_mark) is None:
+            _, newest = await asyncio.to_thread(self.assistant.ingested_since, None)
+            if newest is not None:
+                await asyncio.to_thread(self.state.set_push_mark, newest)
+
+    async def push_new(self, bot: Bot) -> PushReport:
+        """Push what was indexed since the last look (the mark's second included: a commit
+        in the same second may have come after it; nothing is sent twice anyway)."""
+        async with self._looking:  # the schedule's call and the watch's never overlap
+            mark = await asyncio.to_thread(self.state.push_mark)
+            ids, newest = await asyncio.to_thread(self.assistant.ingested_since, mark)
+            report = await self.push(bot, ids) if ids else PushReport()
+            if newest is not None and newest != mark:
+                await asyncio.to_thread(self.state.set_push_mark, newest)
+            return report
+
+    async def watch(self, bot: Bot) -> None:
+        """:meth:`push_new` every ``CHECK_SECONDS`` until cancelled; failures are logged."""
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            try:
+                await self.push_new(bot)
+            except Exception:
+                logger.exception("Looking for new articles on followed topics failed")
 
     async def push(self, bot: Bot, article_ids: Iterable[str]) -> PushReport:
         """Send each chat the new articles on its topics (see the module docstring)."""

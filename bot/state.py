@@ -44,6 +44,8 @@ _SCHEMA = (
         article_id TEXT NOT NULL, UNIQUE (chat_id, article_id))""",
     "CREATE INDEX pushed_by_chat ON pushed_articles (chat_id, seq)",
     "CREATE TABLE questions (user_id INTEGER NOT NULL, asked_at TEXT NOT NULL)",
+    # How far the index has been looked through for articles to push (its ingest times).
+    "CREATE TABLE push_mark (id INTEGER PRIMARY KEY CHECK (id = 1), seen TEXT NOT NULL)",
     "CREATE INDEX questions_by_user ON questions (user_id, asked_at)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
@@ -78,6 +80,8 @@ class BotState(Protocol):
     def pushed(self, chat_id: int, article_ids: Iterable[str]) -> set[str]: ...
     def record_push(self, chat_id: int, article_ids: Iterable[str], now: datetime) -> None: ...
     def pushes_since(self, chat_id: int, since: datetime) -> int: ...
+    def push_mark(self) -> str | None: ...
+    def set_push_mark(self, seen: str) -> None: ...
     def take_question_slot(self, user_id: int, now: datetime, per_minute: int) -> float: ...
     def close(self) -> None: ...
 
@@ -260,6 +264,15 @@ class SqliteState:
             [chat_id, _utc(since)],
         )
         return int(rows[0][0])
+
+    def push_mark(self) -> str | None:
+        """The newest ingest time of the index already looked through for pushes."""
+        rows = self._read("SELECT seen FROM push_mark")
+        return rows[0][0] if rows else None
+
+    def set_push_mark(self, seen: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO push_mark VALUES (1, ?)", (seen,))
 
     # -- the question rate limit -------------------------------------------------------------
 

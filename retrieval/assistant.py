@@ -256,6 +256,11 @@ class NewsAssistant:
         about = topic_terms(topic, searcher.index.lexical)
         return compose_digest(topic, about, hits, most=most, newest_first=True)
 
+    def ingested_since(self, moment: str | None) -> tuple[list[str], str | None]:
+        """Articles stored since ``moment`` by any writer (this process, `newsbot refresh`
+        from cron, an ingest), as the live index sees them; see ``FaissIndex``."""
+        return self.index.ingested_since(moment)
+
     def latest(
         self, topic: str | None = None, *, since: datetime | None = None, most: int = 10
     ) -> Headlines:

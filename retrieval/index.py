@@ -569,6 +569,17 @@ class FaissIndex:
             )
         ]
 
+    def ingested_since(self, moment: str | None) -> tuple[list[str], str | None]:
+        """Ids of the articles stored (added or replaced) at or after ``moment`` (an ingest
+        time as this index writes them; None: none), and the newest ingest time."""
+        (newest,) = self._aggregate("SELECT MAX(ingested_at) FROM articles")
+        if moment is None:
+            return [], newest
+        ids = self._query(
+            "SELECT id FROM articles WHERE ingested_at >= ? ORDER BY ingested_at, rowid", [moment]
+        )
+        return [i for (i,) in ids], newest
+
     def newest(self, limit: int, since: datetime | None = None) -> list[Article]:
         """The ``limit`` most recently published articles (since ``since``), newest first."""
         where, params = "WHERE published IS NOT NULL", []

@@ -3,11 +3,13 @@ news site on 127.0.0.1, and what each chat receives, through the fake Bot API.""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 
 import pytest
 
+from bot import follows
 from bot.state import SqliteState
 from retrieval.assistant import NewsAssistant
 from retrieval.settings import RetrievalSettings
@@ -163,6 +165,24 @@ async def test_new_articles_on_a_followed_topic_reach_each_chat_once(api, newsro
         assert "does not follow" in await _say(api, dm, user(DM), "/unfollow Taylor Swift")
         assert "too vague" in await _say(api, dm, user(DM), "/follow the")
         print(_transcript(api, DM, GROUP))
+
+
+async def test_articles_stored_by_another_process_are_pushed_too(api, newsroom, monkeypatch):
+    """`newsbot refresh` from cron, not the bot's schedule, stores the story: the bot, which
+    looks for new articles every CHECK_SECONDS, pushes it all the same."""
+    monkeypatch.setattr(follows, "CHECK_SECONDS", 0.5)
+    assistant, site = newsroom
+    async with running(api, assistant):
+        reply = await _say(api, private_chat(DM), user(DM), "/follow Federal Reserve")
+        assert "Now following" in reply
+        _publish(site, "/news/fed-holds", "/news/leopards")
+        writer = NewsAssistant(assistant.settings, embedder=assistant.embedder)  # "cron"
+        report = await asyncio.to_thread(writer.refresh, [site.url("/rss.xml")])
+        writer.close()
+        assert len(report.added) == 2
+        await api.wait_for(lambda: _pushes(api, DM), 30, "the push")
+        [push] = _pushes(api, DM)
+        assert "Federal Reserve holds interest rates steady" in push and "leopard" not in push
 
 
 async def test_latest_lists_the_newest_articles(api, assistant):

@@ -157,6 +157,9 @@ class StubAssistant:
 
         return IndexStats(None, "gen-1", 1, 1, "stub", 1, 0, None, None)  # type: ignore[arg-type]
 
+    def ingested_since(self, moment: str | None) -> tuple[list[str], str | None]:
+        return [], None  # no index: nothing new to push
+
     def ask(self, question: str, context: str | None = None) -> Answer:
         citation = Citation(1, "a1", "Stub", "Wire", "https://ex.org/1", None, "A snippet.", 1.0)
         return Answer(question, "Someone met someone. [1]", (citation,), abstained=False)
