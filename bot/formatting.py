@@ -365,6 +365,12 @@ def help_html(bot_username: str | None = None) -> str:
         )
     return (
         f"{_HOW_TO_ASK_HTML}\n\n"
+        "<b>Staying current</b>\n"
+        "Questions may name a time: <i>what happened in Gaza yesterday?</i>, "
+        "<i>latest on the Fed</i>.\n"
+        "/latest [<i>topic</i>] — the newest articles\n"
+        "/follow <i>topic</i> — I post new articles on it here after each news refresh\n"
+        "/following — the topics this chat follows; /unfollow <i>topic or number</i>\n\n"
         f"<b>In groups</b> I only answer when addressed: /ask <i>question</i>, "
         f"a mention (@{bot_username} <i>question</i>) or a reply to one of my messages.\n"
         f"<b>In any chat</b> type @{bot_username} <i>question</i> and pick the answer to send it."

@@ -304,6 +304,8 @@ def _granularity(words: str, before: str, after: str) -> Granularity | None:
     has_month = any(t in _MONTH_WORDS for t in tokens)
     has_day_number = any(t.isdigit() and int(t) <= 31 for t in tokens)
     has_year = bool(_YEAR.search(words))
+    if any(t in {"next", "tomorrow", "upcoming", "coming"} for t in tokens):
+        return None  # nothing is published in the future
     if any(t in _WEEKDAYS for t in tokens):
         named = _DAY_PREPOSITION.search(before) or tokens[0] in {"last", "this", "past"}
         # "Sunday Night Football", "Saturday Night Live": a name, not a day.
@@ -313,8 +315,6 @@ def _granularity(words: str, before: str, after: str) -> Granularity | None:
         return "day"
     if any(t in {"days", "weeks", "months", "years", "hours"} for t in tokens):
         return None  # "within five years", "180 days of": a length, not a time
-    if any(t in {"next", "tomorrow", "upcoming", "coming"} for t in tokens):
-        return None  # nothing is published in the future
     if any(t in {"week", "month", "year"} for t in tokens) and not {"this", "last"} & set(tokens):
         return None  # "a year", "the week": no particular one
     if "week" in tokens:

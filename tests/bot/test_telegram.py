@@ -80,9 +80,12 @@ async def test_start_greets_with_what_the_bot_knows_and_registers_commands(api, 
     assert {"start", "help", "ask", "sources", "stats", "new"} <= {
         c["command"] for c in scopes["all_private_chats"]
     }
-    assert "ask" in {c["command"] for c in scopes["all_group_chats"]}
+    assert {"ask", "latest", "follow", "following", "unfollow"} <= {
+        c["command"] for c in scopes["all_group_chats"]
+    }
     help_text = await ask_privately(api, 101, "/help")
     assert f"@{BOT_USERNAME}" in help_text and "/sources" in help_text
+    assert "/follow <i>topic</i>" in help_text and "/latest" in help_text
     stats = await ask_privately(api, 101, "/stats")
     assert "<b>2</b> articles" in stats
 

@@ -71,6 +71,8 @@ def test_time_expressions_resolve_to_publication_ranges(question, expected):
         "What may happen to interest rates?",
         "Where did the march on Washington start?",
         "What happens next year?",
+        "Who plays tomorrow?",
+        "What is on next Monday?",
         "Which company is set to release a new console, with a better screen, on November 16?",
         "Which company is releasing its new console on November 16th?",
         "Who will play in the final on 5 December?",
