@@ -294,7 +294,8 @@ class NewsBot:
             await query.answer([], button=_hint("Ask a shorter question"), cache_time=60)
             return
         if answer.abstained:
-            await query.answer([], button=_hint("Nothing found in my news"), cache_time=60)
+            where = f" {answer.ranges[0].label()}" if answer.ranges else " in my news"
+            await query.answer([], button=_hint(f"Nothing found{where}"), cache_time=60)
             return
         text = split_html(format_answer_html(answer))[0]
         key = hashlib.sha256(query.query.encode()).hexdigest()[:32]

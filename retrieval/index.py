@@ -99,13 +99,16 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_by_article ON chunks(article_id);
 """
-# Added after format 3 shipped: created, and filled for older articles, by the next commit.
+# Added after format 3 shipped: created (and the fingerprints filled for older articles) by
+# the next commit.
 _FINGERPRINTS = """
 CREATE TABLE IF NOT EXISTS fingerprints (
     article_id TEXT PRIMARY KEY REFERENCES articles(id),
     fingerprint TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fingerprints_by_value ON fingerprints(fingerprint);
+-- What a running bot asks every minute: which articles were stored since it last looked.
+CREATE INDEX IF NOT EXISTS articles_by_ingest ON articles(ingested_at);
 """
 
 
