@@ -22,7 +22,6 @@ import argparse
 import html
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -33,6 +32,8 @@ from pathlib import Path
 from bot.schedule import lower_priority
 from retrieval.assistant import NewsAssistant
 from retrieval.settings import RetrievalSettings
+
+from .run import percentiles
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "eval" / "multihop-rag"
 
@@ -101,8 +102,8 @@ def _ask_all(assistant: NewsAssistant, questions: list[str], until=None) -> list
             return times
 
 
-def _p(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+def _p(values: list[float], q: int) -> float:
+    return percentiles(values)[f"p{q}"]
 
 
 def main(argv: list[str] | None = None) -> int:

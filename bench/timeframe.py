@@ -19,6 +19,8 @@ from pathlib import Path
 from retrieval.question import SourceMatcher, plan_question
 from retrieval.timeframe import warm_up_dates
 
+from .run import percentiles
+
 SHARED = Path(__file__).parents[2] / "shared" / "eval"
 SETS = ("multihop-rag/dev-queries.jsonl", "natural-questions/dev.jsonl")
 NOW = datetime(2023, 12, 25, 23, 59, tzinfo=UTC)  # the corpora's last day, as `eval` reads it
@@ -70,15 +72,11 @@ def main() -> None:
     print(f"{'planning a question':<22}{'n':>5}  {'without time':>22}  {'with time':>22}  ratio")
     for name, n, without, timed in rows:
         a, b = statistics.median(without), statistics.median(timed)
-        pa, pb = _p99(without), _p99(timed)
+        pa, pb = percentiles(without)["p99"], percentiles(timed)["p99"]
         print(
             f"{name:<22}{n:>5}  p50 {a:6.3f} p99 {pa:6.3f} ms  p50 {b:6.3f} p99 {pb:6.3f} ms"
             f"  {b / a:4.1f}×"
         )
-
-
-def _p99(values: list[float]) -> float:
-    return sorted(values)[min(len(values) - 1, round(0.99 * (len(values) - 1)))]
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def build_application(
     )
     pusher = FollowPusher(assistant, state, per_hour=settings.pushes_per_hour, clock=clock)
 
-    async def push_new_articles(report: RefreshReport | None = None) -> None:
+    async def push_new_articles(_: RefreshReport) -> None:
         pushed = await pusher.push_new(application.bot)
         if pushed.sent or pushed.over_the_limit or pushed.chats_dropped:
             logger.info(

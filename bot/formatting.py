@@ -193,7 +193,7 @@ def format_push_html(topic: str, citations: Sequence[Citation]) -> str:
     """A followed topic's new articles: headline, source, date, link and the cited sentence."""
     lines = [f"🔔 <b>New on “{html.escape(topic)}”</b>"]
     for citation in citations:
-        sentence = textwrap.shorten(citation.snippet.split(" … ")[0], 300, placeholder=" …")
+        sentence = _first_quote(citation, 300)
         lines.append(f"{_citation_html(citation)}\n<i>“{html.escape(sentence)}”</i>")
     lines.append(f"/unfollow {html.escape(topic)} to stop these.")
     return "\n\n".join(lines)
@@ -217,7 +217,7 @@ def format_headlines_html(headlines: Headlines) -> str:
     for item in headlines.items:
         line = _citation_html(item)
         if item.snippet:
-            sentence = textwrap.shorten(item.snippet.split(" … ")[0], 200, placeholder=" …")
+            sentence = _first_quote(item, 200)
             line += f"\n<i>“{html.escape(sentence)}”</i>"
         lines.append(line)
     return "\n\n".join(lines)
@@ -233,7 +233,7 @@ def format_headlines_text(headlines: Headlines, *, width: int = 100) -> str:
         if item.snippet:
             lines.append(
                 textwrap.fill(
-                    f"“{item.snippet.split(' … ')[0]}”",
+                    f"“{_first_quote(item)}”",
                     width=width,
                     initial_indent="    ",
                     subsequent_indent="    ",
@@ -260,6 +260,13 @@ def headlines_to_dict(headlines: Headlines) -> dict[str, Any]:
             for c in headlines.items
         ],
     }
+
+
+def _first_quote(citation: Citation, width: int | None = None) -> str:
+    """The first of the sentences a snippet quotes (they are joined by " … "), shortened
+    to ``width`` characters if given."""
+    quote = citation.snippet.split(" … ")[0]
+    return textwrap.shorten(quote, width, placeholder=" …") if width else quote
 
 
 def _since(moment: datetime | None) -> str:

@@ -84,7 +84,7 @@ class ScheduledRefresh:
         )
         if not report.found_anything:
             logger.warning("The news refresh read nothing: %s", report.what_was_read())
-        if self.after_round is not None and report.new_article_ids:
+        if self.after_round is not None and (report.added or report.updated):
             try:
                 await self.after_round(report)
             except Exception:

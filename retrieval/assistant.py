@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -268,13 +269,8 @@ class NewsAssistant:
         published since ``since`` (default: the last ``latest_days``), each with the
         sentence that makes it relevant; otherwise simply the newest since ``since``."""
         if topic is None:
-            loaded = self._index  # the model is not needed: do not load it for this
-            index = loaded or self.open_index()
-            try:
+            with self._reading() as index:
                 articles = index.newest(most, since)
-            finally:
-                if index is not loaded:
-                    index.close()
             items = [
                 Citation(n, a.id, a.title, a.source, a.url, a.published, "", 0.0)
                 for n, a in enumerate(articles, start=1)
@@ -373,12 +369,23 @@ class NewsAssistant:
         self._checked_at = -math.inf  # look at the manifest on the next question
         return report
 
-    def stats(self) -> IndexStats:
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[FaissIndex]:
+        """The live index (a newer one swapped in first, if there is one), or, before the
+        first question has loaded it, the one on disk opened for this alone: reading what
+        is stored needs no model."""
         if self._index is not None:
             self._reload_if_newer()
         loaded = self._index
         index = loaded or self.open_index()
         try:
+            yield index
+        finally:
+            if index is not loaded:
+                index.close()
+
+    def stats(self) -> IndexStats:
+        with self._reading() as index:
             oldest, newest = index.date_range()
             m = index.manifest
             return IndexStats(
@@ -394,9 +401,6 @@ class NewsAssistant:
                 sources=self._source_status(index),
                 last_refresh=SourceStore(self.settings.index_dir).last_round(),
             )
-        finally:
-            if index is not loaded:
-                index.close()
 
     def _source_status(self, index: FaissIndex) -> tuple[SourceStatus, ...]:
         stored = index.articles_per_feed()

@@ -110,11 +110,17 @@ def _aliases(source: str) -> set[str]:
     return {f.lower().strip() for f in forms if len(f.strip()) >= 3}
 
 
-def read_part(text: str, matcher: SourceMatcher, now: datetime | None) -> QueryPart:
-    """``text`` as one search: the outlets it names, and the times it names (read against
-    ``now``; none when ``now`` is None) once the outlets' names are taken out of it, so
-    that "Business Today | Latest …" says neither "today" nor "latest"."""
-    mentions = matcher.find(text)
+def read_part(
+    text: str,
+    matcher: SourceMatcher,
+    now: datetime | None,
+    mentions: list[tuple[int, int, str]] | None = None,
+) -> QueryPart:
+    """``text`` as one search: the outlets it names (``mentions``, if already found), and
+    the times it names (read against ``now``; none when ``now`` is None) once the outlets'
+    names are taken out of it, so that "Business Today | Latest …" says neither "today"
+    nor "latest"."""
+    mentions = matcher.find(text) if mentions is None else mentions
     rest = _without(text, mentions)
     ranges = read_time_ranges(rest, now) if now is not None else ()
     return QueryPart(text, frozenset(s for *_, s in mentions), ranges, recency_wanted(rest))
@@ -129,7 +135,7 @@ def _without(text: str, mentions: list[tuple[int, int, str]]) -> str:
 def plan_question(question: str, matcher: SourceMatcher, now: datetime | None = None) -> QueryPlan:
     """Split ``question`` into parts, each with the outlets and times it names."""
     mentions = matcher.find(question)
-    whole = read_part(question, matcher, now)
+    whole = read_part(question, matcher, now, mentions)
     if len({s for *_, s in mentions}) < 2:
         return QueryPlan(question, (whole,))
 

@@ -49,8 +49,6 @@ class RefreshReport:
     fetches: int
     seconds: dict[str, float] = field(default_factory=dict)
     manifest: Manifest | None = None
-    # Ids of the articles added or updated: what followed topics are matched against.
-    new_article_ids: tuple[str, ...] = ()
 
     @property
     def found_anything(self) -> bool:
@@ -175,7 +173,6 @@ def refresh(
             "total": time.perf_counter() - started,
         },
         manifest=manifest,
-        new_article_ids=tuple(a.id for a in to_store),
     )
     # The validators now hold: for what is stored (or was already), and the feeds.
     validators = dict(round_.validators)

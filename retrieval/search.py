@@ -204,10 +204,12 @@ class Searcher:
 
         The dense search is made once, among the passages any part may use."""
         meta = self.index.row_metadata()
-        allowed = [
-            _both(within, self._in_ranges(part.ranges) if part.ranges else None)
-            for part, _ in parts
-        ]
+        # Parts often share their times ("both X and Y", the whole question): each set of
+        # ranges is looked up once (with a named year, that is a BM25 pass over every row).
+        in_ranges = {
+            ranges: self._in_ranges(ranges) for ranges in {p.ranges for p, _ in parts if p.ranges}
+        }
+        allowed = [_both(within, in_ranges.get(part.ranges)) for part, _ in parts]
         anywhere = None
         if all(a is not None for a in allowed):
             anywhere = np.logical_or.reduce([a for a in allowed if a is not None])

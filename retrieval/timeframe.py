@@ -220,12 +220,12 @@ def _dateparser_ranges(text: str, now: datetime) -> list[tuple[int, TimeRange]]:
         first = _period(when, granularity, now, words)
         before = text[:start]
         joined = i + 1 < len(anchors) and _RANGE_JOIN.match(text[end : anchors[i + 1][0]])
-        if joined and _BETWEEN.search(before):
+        if joined and (between := _BETWEEN.search(before)):
             _, next_end, next_granularity, next_when, next_words = anchors[i + 1]
             if _YEAR.search(next_words) and not _YEAR.search(words):
                 first = _period(when.replace(year=next_when.year), granularity, now, words)
             last = _period(next_when, next_granularity, now, next_words)
-            span = text[_BETWEEN.search(before).start() : next_end]  # type: ignore[union-attr]
+            span = text[between.start() : next_end]
             ranges.append((start, TimeRange(first.start, max(last.end, first.end), span)))
             i += 2
             continue
@@ -237,9 +237,8 @@ def _dateparser_ranges(text: str, now: datetime) -> list[tuple[int, TimeRange]]:
             ranges.append((first_day.start(), TimeRange(opening.start, first.end, span)))
             i += 1
             continue
-        if _SINCE.search(before):
-            since = _SINCE.search(before).group(0)  # type: ignore[union-attr]
-            first = TimeRange(first.start, _next_midnight(now), f"{since}{words}")
+        if since := _SINCE.search(before):
+            first = TimeRange(first.start, _next_midnight(now), f"{since.group(0)}{words}")
         ranges.append((start, first))
         i += 1
     return ranges
