@@ -53,6 +53,11 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
             {"from": r.start.isoformat(), "until": r.end.isoformat(), "label": r.label()}
             for r in answer.ranges
         ],
+        # Who wrote the answer; an LLM's sentences the citation check removed, and why; why
+        # an LLM answer was not used (README, LLM-written answers).
+        "mode": answer.mode,
+        "dropped": [{"sentence": d.text, "reason": d.reason} for d in answer.dropped],
+        "llm_fallback": answer.fallback,
         "citations": [
             {
                 "n": c.n,

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Literal
 
 from .search import Hit
 from .selection import (
@@ -52,6 +53,14 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class DroppedSentence:
+    """A sentence an LLM wrote that the citation check did not let through, and why."""
+
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """The reply to one question: text with ``[n]`` markers and the citations they name."""
 
@@ -63,6 +72,12 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict, compare=False)
     # The publication times the question named; only articles published then were read.
     ranges: tuple[TimeRange, ...] = ()
+    # Who wrote the text: the extractive reading, or an LLM over the same passages, checked
+    # (``writing/``). ``fallback`` says why an LLM answer was not used; ``dropped`` holds the
+    # sentences it wrote that the citation check removed.
+    mode: Literal["extractive", "llm"] = "extractive"
+    fallback: str | None = None
+    dropped: tuple[DroppedSentence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

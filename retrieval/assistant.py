@@ -30,6 +30,7 @@ from .settings import RetrievalSettings
 from .sources import SourceStore
 from .text import warm_up
 from .timeframe import TimeRange, warm_up_dates
+from .writing import AnswerWriter, ChatClient, CitationChecker
 
 if TYPE_CHECKING:
     from .refresh import RefreshReport
@@ -87,6 +88,7 @@ class NewsAssistant:
         self._clock = clock
         self._query_vectors: QueryVectorCache | None = None
         self._answer_model: AnswerModel | None = None
+        self._writer: AnswerWriter | None = None
         self._index: FaissIndex | None = None
         self._lock = threading.RLock()
         self._reloading = threading.Lock()  # one thread opens a newer index, the rest go on
@@ -109,6 +111,31 @@ class NewsAssistant:
             if self._answer_model is None:
                 self._answer_model = AnswerModel.load(self.settings.answer_model)
             return self._answer_model
+
+    @property
+    def writer(self) -> AnswerWriter | None:
+        """The optional LLM step (``writing/``); None unless ``NEWSBOT_LLM_BASE_URL`` is set."""
+        settings = self.settings
+        if not settings.llm_base_url:
+            return None
+        with self._lock:
+            if self._writer is None:
+                key = settings.llm_api_key
+                client = ChatClient(
+                    settings.llm_base_url,
+                    settings.llm_model,
+                    api_key=key.get_secret_value() if key else None,
+                    timeout=settings.llm_timeout,
+                    max_tokens=settings.llm_max_tokens,
+                    temperature=settings.llm_temperature,
+                )
+                self._writer = AnswerWriter(
+                    client,
+                    CitationChecker(self.embedder),
+                    max_sentences=settings.max_answer_sentences,
+                    max_passages=settings.llm_passages,
+                )
+            return self._writer
 
     @property
     def query_vectors(self) -> QueryVectorCache:
@@ -232,8 +259,20 @@ class NewsAssistant:
         checked = [self._checked(q) for q in questions]
         return self.searcher().search_many(checked, k or self.settings.top_k)
 
-    def ask(self, question: str, context: str | None = None) -> Answer:
-        """Answer ``question``; ``context`` is the previous question of the conversation."""
+    def ask(
+        self,
+        question: str,
+        context: str | None = None,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        write: bool = True,
+    ) -> Answer:
+        """Answer ``question``; ``context`` is the previous question of the conversation.
+
+        With an LLM configured (and ``write``), the answer is rewritten by it over the same
+        passages and citation-checked, or stays extractive (``writing/``); ``on_text`` then
+        receives the model's reply as it streams in, unchecked, for a draft to show.
+        """
         question = self._checked(question)
         query = f"{context}\n{question}" if context else question
         searcher = self.searcher()  # one generation for the whole question, even mid-swap
@@ -243,8 +282,15 @@ class NewsAssistant:
             question, hits, context=context, index=searcher.index, plan=searcher.plans[0]
         )
         done = time.perf_counter()
-        timings = {**searcher.timings, "compose_ms": (done - searched) * 1000}
-        return replace(answer, timings=timings)
+        answer = replace(
+            answer, timings={**searcher.timings, "compose_ms": (done - searched) * 1000}
+        )
+        writer = self.writer if write else None
+        if writer is None:
+            return answer
+        return writer.write(
+            answer, hits, context=context, on_text=on_text, vocabulary=searcher.index.lexical
+        )
 
     def news_on(self, topic: str, article_ids: Iterable[str], *, most: int = 5) -> Answer:
         """What the articles ``article_ids`` say about ``topic``, by the rules of a broad

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -310,3 +310,54 @@ class RetrievalSettings(BaseSettings):
             per_host=self.fetch_per_host,
             host_delay=self.fetch_delay,
         )
+
+    # -- optional LLM-written answers (retrieval/writing/) ----------------------------------
+    llm_base_url: str = Field(
+        "",
+        description=(
+            "OpenAI-compatible API of a chat model that rewrites answers over the same "
+            "passages, citation-checked (e.g. http://127.0.0.1:8080/v1 for llama.cpp, "
+            "http://127.0.0.1:11434/v1 for Ollama); empty = extractive answers only, and not "
+            "one request is made."
+        ),
+    )
+    llm_model: str = Field(
+        "", description="The model name the server knows (required with NEWSBOT_LLM_BASE_URL)."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="Sent as a Bearer token; local servers need none."
+    )
+    llm_timeout: float = Field(
+        20.0,
+        gt=0.0,
+        le=600.0,
+        description=(
+            "Seconds the whole LLM step may take, retries included; then the extractive "
+            "answer is given."
+        ),
+    )
+    llm_max_tokens: int = Field(300, ge=16, le=8192, description="Longest reply, in tokens.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    llm_passages: int = Field(
+        5, ge=1, le=20, description="Articles whose retrieved passages the model is shown."
+    )
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{value!r} is not an http(s) URL: give the API's base, e.g. "
+                "http://127.0.0.1:8080/v1"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _llm_model_named(self) -> RetrievalSettings:
+        if self.llm_base_url and not self.llm_model.strip():
+            raise ValueError(
+                "NEWSBOT_LLM_BASE_URL is set but NEWSBOT_LLM_MODEL is not: name the model "
+                "the server should use (GET <base URL>/models lists them)"
+            )
+        return self

@@ -43,8 +43,23 @@ def test_first_ask_indexes_the_sample_corpus_and_answers_with_citations(tmp_path
     assert result.returncode == 0, result.stderr
     assert "indexing the built-in sample corpus" in result.stderr
     payload = json.loads(result.stdout)  # exactly one JSON object
-    assert set(payload) == {"question", "answer", "abstained", "citations", "time_ranges"}
+    assert set(payload) == {
+        "question",
+        "answer",
+        "abstained",
+        "citations",
+        "time_ranges",
+        "mode",
+        "dropped",
+        "llm_fallback",
+    }
     assert payload["time_ranges"] == []  # the question names no time
+    # No LLM configured: the extractive answer, and nothing tried.
+    assert (payload["mode"], payload["dropped"], payload["llm_fallback"]) == (
+        "extractive",
+        [],
+        None,
+    )
     assert payload["abstained"] is False
     for name in ("Luong Cuong", "Boluarte", "Salhuana"):
         assert name in payload["answer"]
