@@ -194,6 +194,7 @@ def build_application(
         questions_per_minute=settings.questions_per_minute,
         max_follows=settings.max_follows,
         pushes_per_hour=settings.pushes_per_hour,
+        stream_answers=bool(settings.llm_base_url),
         clock=clock,
     )
     pusher = FollowPusher(assistant, state, per_hour=settings.pushes_per_hour, clock=clock)

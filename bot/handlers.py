@@ -57,6 +57,7 @@ from .formatting import (
     start_html,
 )
 from .state import BotState
+from .streaming import DraftMessage
 
 if TYPE_CHECKING:
     from retrieval.assistant import NewsAssistant
@@ -127,6 +128,7 @@ class NewsBot:
         questions_per_minute: int = 0,
         max_follows: int = 20,
         pushes_per_hour: int = 6,
+        stream_answers: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.assistant = assistant
@@ -135,6 +137,8 @@ class NewsBot:
         self.questions_per_minute = questions_per_minute
         self.max_follows = max_follows
         self.pushes_per_hour = pushes_per_hour
+        # An LLM writes the answers: show them as they are written (streaming.py).
+        self.stream_answers = stream_answers
         self.clock = clock
 
     # -- before everything ----------------------------------------------------------------
@@ -289,7 +293,8 @@ class NewsBot:
             await query.answer([], button=_hint("Type a question about the news…"), cache_time=3600)
             return
         try:
-            answer = await asyncio.to_thread(self.assistant.ask, query.query)
+            # Extractive: Telegram gives an inline query seconds, not an LLM's time.
+            answer = await asyncio.to_thread(self.assistant.ask, query.query, write=False)
         except QuestionError:
             await query.answer([], button=_hint("Ask a shorter question"), cache_time=60)
             return
@@ -344,19 +349,30 @@ class NewsBot:
             )
             return
         chat = _chat_id(update)
+        draft = DraftMessage(message) if self.stream_answers else None
+        on_text = None
+        if draft is not None:
+            loop = asyncio.get_running_loop()
+
+            def on_text(text: str) -> None:  # called in the worker thread
+                loop.call_soon_threadsafe(draft.update, text)
+
         async with _typing(message):
             try:
-                answer = await asyncio.to_thread(self._ask, chat, question)
+                answer = await asyncio.to_thread(self._ask, chat, question, on_text)
             except QuestionError as exc:
                 await self._reply(update, f"Sorry: {html.escape(str(exc))}")
                 return
-        await self._reply(update, format_answer_html(answer))
+        if draft is None or not await draft.finish(format_answer_html(answer)):
+            await self._reply(update, format_answer_html(answer))
 
-    def _ask(self, chat: int, question: str) -> Answer:
+    def _ask(
+        self, chat: int, question: str, on_text: Callable[[str], None] | None = None
+    ) -> Answer:
         """Answer in a worker thread, reading and updating the chat's conversation."""
         conversation = Conversation(self.state.previous_question(chat))
         follows = conversation.context_for(question)
-        answer = self.assistant.ask(question, context=follows)
+        answer = self.assistant.ask(question, context=follows, on_text=on_text)
         conversation.remember(question, follows)
         self.state.set_previous_question(chat, conversation.previous_question)
         self.state.set_last_answer(chat, answer)

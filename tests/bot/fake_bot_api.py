@@ -187,6 +187,7 @@ class FakeBotAPI:
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) → as it is now
         self._changed = threading.Condition()
         self._closing = False
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -411,7 +412,24 @@ class FakeBotAPI:
                 "date": int(time.time()),
                 "chat": message["chat"],
             }
+        self.messages[chat_id, message["message_id"]] = {**message, "raw": params.get("text")}
         return message
+
+    def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        """As Telegram: the bot's own message, checked like a new one; the same text again
+        is refused ("message is not modified")."""
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        if key not in self.messages:
+            raise ValueError("message to edit not found")
+        text = self._checked_text(params.get("text", ""), params.get("parse_mode"))
+        message = self.messages[key]
+        if params.get("text") == message["raw"]:
+            raise ValueError(
+                "message is not modified: specified new message content and reply markup are "
+                "exactly the same as a current content and reply markup of the message"
+            )
+        message.update(text=text, raw=params.get("text"), edit_date=int(time.time()))
+        return {k: v for k, v in message.items() if k != "raw"}
 
     def _api_answerInlineQuery(self, params: dict[str, Any]) -> bool:
         for result in params.get("results", []):

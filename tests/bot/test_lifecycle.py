@@ -35,7 +35,7 @@ class _Held(StubAssistant):
     def __init__(self) -> None:
         self.asked, self.release = threading.Event(), threading.Event()
 
-    def ask(self, question, context=None):
+    def ask(self, question, context=None, *, on_text=None, write=True):
         self.asked.set()
         self.release.wait(30)
         return super().ask(question, context)

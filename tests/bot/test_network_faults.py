@@ -160,6 +160,6 @@ class StubAssistant:
     def ingested_since(self, moment: str | None) -> tuple[list[str], str | None]:
         return [], None  # no index: nothing new to push
 
-    def ask(self, question: str, context: str | None = None) -> Answer:
+    def ask(self, question: str, context: str | None = None, **options: object) -> Answer:
         citation = Citation(1, "a1", "Stub", "Wire", "https://ex.org/1", None, "A snippet.", 1.0)
         return Answer(question, "Someone met someone. [1]", (citation,), abstained=False)

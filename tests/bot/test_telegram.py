@@ -319,7 +319,7 @@ class _Slow(_Wrapped):
         super().__init__(inner)
         self.delay = delay
 
-    def ask(self, question: str, context: str | None = None) -> Answer:
+    def ask(self, question: str, context: str | None = None, **options: object) -> Answer:
         time.sleep(self.delay)
         return self.inner.ask(question, context=context)
 
@@ -329,12 +329,12 @@ class _Fixed(_Wrapped):
         super().__init__(inner)
         self.answer = answer
 
-    def ask(self, question: str, context: str | None = None) -> Answer:
+    def ask(self, question: str, context: str | None = None, **options: object) -> Answer:
         return self.answer
 
 
 class _Broken(_Wrapped):
-    def ask(self, question: str, context: str | None = None) -> Answer:
+    def ask(self, question: str, context: str | None = None, **options: object) -> Answer:
         raise RuntimeError("the disk is on fire")
 
 
