@@ -54,8 +54,9 @@ _NOT_FOUND = re.compile(
 )
 
 #: Score = _W_SIMILARITY · similarity + (1 − _W_SIMILARITY) · coverage, kept at ≥ THRESHOLD.
-_W_SIMILARITY = 0.5
-THRESHOLD = 0.6
+_W_SIMILARITY = 0.3
+THRESHOLD = 0.72
+_LOCAL_UNITS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,26 +203,44 @@ class CitationChecker:
                 own = np.where((owners == n) & singles, cosines, -np.inf)
                 if np.isfinite(own).any():
                     evidence.append((n, flat[int(np.argmax(own))][1]))
-            cited_text = " ".join(_described(p) for p in cited)
-            features = _features(text, cited_text, float(cosines[best]), flat[best][1], vocabulary)
+            about = " ".join(_metadata(p) for p in cited)
+            cited_text = about + " " + " ".join(p.text for p in cited)
+            # What the claim says must be said in one place: its numbers and most of its words
+            # within the few sentences closest to it, not scattered over the passage.
+            closest = np.argsort(-cosines)[:_LOCAL_UNITS]
+            local = " ".join(flat[k][1] for k in closest if cosines[k] > -1.0)
+            features = _features(
+                text,
+                cited_text,
+                about + " " + local,
+                float(cosines[best]),
+                flat[best][1],
+                vocabulary,
+            )
             results.append((features, tuple(evidence)))
         return results
 
 
 def _features(
-    sentence: str, cited_text: str, similarity: float, best: str, vocabulary: Vocabulary | None
+    sentence: str,
+    cited_text: str,
+    local: str,
+    similarity: float,
+    best: str,
+    vocabulary: Vocabulary | None,
 ) -> SupportFeatures:
     have = set(terms(cited_text))
+    near = set(terms(local))
     own = list(dict.fromkeys(terms(sentence)))
     weight = vocabulary.weight if vocabulary is not None else (lambda _: 1.0)
     total = sum(weight(t) for t in own) or 1.0
-    coverage = sum(weight(t) for t in own if t in have) / total
+    coverage = sum(weight(t) for t in own if t in near) / total
     names = question_terms(sentence).names
     return SupportFeatures(
         similarity=max(0.0, similarity),
         coverage=coverage,
         missing_names=tuple(sorted(t for t in names if t not in have and not t.isdigit())),
-        missing_numbers=tuple(sorted(_numbers(sentence) - _numbers(cited_text))),
+        missing_numbers=tuple(sorted(_numbers(sentence) - _numbers(local))),
         negation_differs=bool(_NEGATION.search(sentence)) != bool(_NEGATION.search(best)),
     )
 
@@ -239,11 +258,11 @@ def _problem(features: SupportFeatures, cited: tuple[int, ...], threshold: float
     return None
 
 
-def _described(passage: Passage) -> str:
-    """The passage with what the prompt said about it: title, source, spelled-out date."""
+def _metadata(passage: Passage) -> str:
+    """What the prompt said about the passage: title, source, date (spelled out)."""
     chunk = passage.hits[0].chunk
     when = f"{chunk.published:%d %B %Y}" if chunk.published else ""
-    return " ".join(p for p in (chunk.title, chunk.source or "", when, passage.text) if p)
+    return " ".join(p for p in (chunk.title, chunk.source or "", when) if p)
 
 
 def _numbers(text: str) -> set[str]:
