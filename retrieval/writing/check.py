@@ -20,7 +20,6 @@ is still there; a kept false one costs trust.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -175,22 +174,33 @@ class CitationChecker:
     ) -> list[tuple[SupportFeatures, tuple[tuple[int, str], ...]]]:
         if not items:
             return []
-        # Each cited passage's sentences, and each pair of adjacent ones (a claim often joins
-        # two), embedded once per reply along with the claims.
-        units: dict[int, tuple[list[str], list[str]]] = {}
+        # Each cited passage's sentences, embedded once per reply along with the claims, and
+        # each pair of adjacent ones (a claim often joins two): a pair's vector is the
+        # normalised sum of its sentences' (mean pooling makes it close to embedding the
+        # pair, at no cost).
+        sentences: dict[int, list[str]] = {}
         for _, cited in items:
             for passage in cited:
-                if passage.n not in units:
-                    found = [passage.text[s.start : s.end] for s in split_sentences(passage.text)]
-                    units[passage.n] = (found, [f"{a} {b}" for a, b in itertools.pairwise(found)])
-        flat = [
-            (n, text, single)
-            for n, (singles, pairs) in units.items()
-            for single, group in ((True, singles), (False, pairs))
-            for text in group
-        ]
-        vectors = self.embedder.embed_documents([t for t, _ in items] + [u for _, u, _ in flat])
-        claims, unit_vectors = vectors[: len(items)], vectors[len(items) :]
+                if passage.n not in sentences:
+                    sentences[passage.n] = [
+                        passage.text[s.start : s.end] for s in split_sentences(passage.text)
+                    ]
+        singles_flat = [(n, text) for n, found in sentences.items() for text in found]
+        vectors = self.embedder.embed_documents(
+            [t for t, _ in items] + [t for _, t in singles_flat]
+        )
+        claims, single_vectors = vectors[: len(items)], vectors[len(items) :]
+        flat = [(n, text, True) for n, text in singles_flat]
+        pair_vectors = []
+        for k in range(len(singles_flat) - 1):
+            (n, a), (m, b) = singles_flat[k], singles_flat[k + 1]
+            if n == m:
+                flat.append((n, f"{a} {b}", False))
+                pair = single_vectors[k] + single_vectors[k + 1]
+                pair_vectors.append(pair / (np.linalg.norm(pair) or 1.0))
+        unit_vectors = (
+            np.vstack([single_vectors, *pair_vectors]) if pair_vectors else single_vectors
+        )
         owners = np.array([n for n, _, _ in flat])
         singles = np.array([single for _, _, single in flat], dtype=bool)
         results = []
