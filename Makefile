@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PIP := $(VENV)/bin/python -m pip
 
-.PHONY: install demo test lint bench bench-extraction bench-refresh bench-timeframe fit-answers clean
+.PHONY: install demo test lint bench bench-extraction bench-refresh bench-timeframe bench-llm fit-answers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ bench-refresh: install
 # What reading times in questions costs per question (bench/timeframe.py).
 bench-timeframe: install
 	$(VENV)/bin/python -m bench.timeframe $(BENCH_ARGS)
+
+# LLM-written answers from a real model (llama.cpp's server, the packaged Gemma 3 270M, in a
+# venv of its own) beside the extractive ones on the natural-questions dev set (bench/llm.py).
+bench-llm: install
+	$(VENV)/bin/python -m bench.llm $(BENCH_ARGS)
 
 # Refit retrieval/answer_model.json on the development sets in ../shared/eval (README, Answers):
 # indexes MultiHop-RAG's corpus into FIT_INDEX once (about 8 minutes), then fits (about 1 minute).

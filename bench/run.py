@@ -512,18 +512,10 @@ def ensure_peer_venv(venv: Path) -> Path:
 
     torch goes in first, alone: sentence-transformers then accepts that CPU build instead of
     pulling a multi-GB CUDA one. ``TORCH_PIP_ARGS`` (as in the Makefile) is added to that
-    install, e.g. ``--index-url <CPU wheel index>``. A hash of the requirements marks a
-    venv that is up to date, so later runs reuse it at once.
+    install, e.g. ``--index-url <CPU wheel index>``.
     """
     requirements = BENCH_DIR / "peer-requirements.txt"
     torch_args = shlex.split(os.environ.get("TORCH_PIP_ARGS", ""))
-    wanted = hashlib.sha256(requirements.read_bytes() + " ".join(torch_args).encode()).hexdigest()
-    marker = venv / ".bench-requirements-sha256"
-    python = venv / "bin" / "python"
-    if python.exists() and marker.exists() and marker.read_text().strip() == wanted:
-        say(f"peer venv: {venv} (up to date)")
-        return python
-    say(f"peer venv: installing into {venv} (once; a few minutes)")
     pins = [
         line.split("#")[0].strip()
         for line in requirements.read_text().splitlines()
@@ -532,16 +524,29 @@ def ensure_peer_venv(venv: Path) -> Path:
     torch = [p for p in pins if p.split("=")[0].strip().lower() == "torch"]
     if not torch:
         raise BenchError(f"{requirements} pins no torch version; add e.g. torch==2.13.0")
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "--quiet", *torch_args, *torch],
-        [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
-    ]
+    return ensure_venv(venv, requirements, first=[*torch_args, *torch], what="the peer")
+
+
+def ensure_venv(venv: Path, requirements: Path, *, first: Sequence[str] = (), what: str) -> Path:
+    """A venv of its own for ``what``, created (or brought up to date) from ``requirements``;
+    ``first`` is installed alone before the rest. A hash of both marks a venv that is up to
+    date, so later runs reuse it at once."""
+    wanted = hashlib.sha256(requirements.read_bytes() + " ".join(first).encode()).hexdigest()
+    marker = venv / ".bench-requirements-sha256"
+    python = venv / "bin" / "python"
+    if python.exists() and marker.exists() and marker.read_text().strip() == wanted:
+        say(f"{what}: {venv} (up to date)")
+        return python
+    say(f"{what}: installing into {venv} (once; minutes)")
+    steps = [[sys.executable, "-m", "venv", str(venv)]]
+    if first:
+        steps.append([str(python), "-m", "pip", "install", "--quiet", *first])
+    steps.append([str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)])
     for step in steps:
         # pip's chatter goes to stderr with the progress; stdout is for the table.
         done = subprocess.run(step, stdout=sys.stderr, check=False)
         if done.returncode != 0:
-            raise BenchError(f"installing the peer failed: `{shlex.join(step)}`")
+            raise BenchError(f"installing {what} failed: `{shlex.join(step)}`")
     marker.write_text(wanted + "\n")
     return python
 

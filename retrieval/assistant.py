@@ -82,13 +82,14 @@ class NewsAssistant:
         *,
         embedder: Embedder | None = None,
         clock: Callable[[], datetime] | None = None,
+        writer: AnswerWriter | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
         self._clock = clock
         self._query_vectors: QueryVectorCache | None = None
         self._answer_model: AnswerModel | None = None
-        self._writer: AnswerWriter | None = None
+        self._writer = writer
         self._index: FaissIndex | None = None
         self._lock = threading.RLock()
         self._reloading = threading.Lock()  # one thread opens a newer index, the rest go on
@@ -114,9 +115,10 @@ class NewsAssistant:
 
     @property
     def writer(self) -> AnswerWriter | None:
-        """The optional LLM step (``writing/``); None unless ``NEWSBOT_LLM_BASE_URL`` is set."""
+        """The optional LLM step (``writing/``): the one given, else one built from the
+        settings; None unless ``NEWSBOT_LLM_BASE_URL`` is set."""
         settings = self.settings
-        if not settings.llm_base_url:
+        if self._writer is None and not settings.llm_base_url:
             return None
         with self._lock:
             if self._writer is None:

@@ -48,6 +48,7 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None  # sent as is instead of a completion (malformed replies)
+    content_type: str = "application/json"  # of ``body``
     delay: float = 0.0  # seconds before the response starts
     pieces: int = 6  # streamed in this many pieces
     piece_delay: float = 0.0  # seconds between streamed pieces
@@ -119,7 +120,7 @@ class FakeChatAPI:
                         if reply.body is not None
                         else json.dumps({"error": {"message": f"scripted {reply.status}"}}).encode()
                     )
-                    self._send(reply.status, payload, reply.headers)
+                    self._send(reply.status, payload, reply.headers, reply.content_type)
                 elif body.get("stream"):
                     self._stream(reply, text, body.get("model", "fake"))
                 else:
@@ -150,12 +151,16 @@ class FakeChatAPI:
                 self.wfile.flush()
 
             def _send(
-                self, status: int, payload: Any, headers: dict[str, str] | None = None
+                self,
+                status: int,
+                payload: Any,
+                headers: dict[str, str] | None = None,
+                content_type: str = "application/json",
             ) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     for name, value in (headers or {}).items():
                         self.send_header(name, value)
