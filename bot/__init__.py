@@ -10,6 +10,8 @@ from corpus.lazy import lazy_exports
 _EXPORTS = {
     "AccessPolicy": "bot.access",
     "NewsBot": "bot.handlers",
+    "DraftMessage": "bot.streaming",
+    "draft_html": "bot.streaming",
     "OFFICIAL_BOT_API": "bot.settings",
     "BotState": "bot.state",
     "Follow": "bot.state",

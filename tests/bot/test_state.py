@@ -249,6 +249,19 @@ def test_fields_added_to_answer_later_round_trip_too():
     assert answer_from_json(answer_to_json(answer)) == answer
 
 
+def test_an_llm_written_answer_round_trips_with_what_was_dropped():
+    from retrieval.answer import DroppedSentence
+
+    answer = replace(
+        _answer(),
+        mode="llm",
+        dropped=(DroppedSentence("They signed 12 deals.", "12: not in [1]"),),
+    )
+    assert answer_from_json(answer_to_json(answer)) == answer
+    fell_back = replace(_answer(), fallback="the server answered 500")
+    assert answer_from_json(answer_to_json(fell_back)).fallback == "the server answered 500"
+
+
 def test_answers_stored_by_other_versions_still_read():
     old = (
         '{"question": "Q?", "text": "A. [1]", "abstained": false, "shape": "new key",'
