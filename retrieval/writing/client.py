@@ -14,6 +14,7 @@ becomes a :class:`ChatFailure` whose reason fits a log line (never the API key).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import json
 import time
@@ -74,8 +75,15 @@ class ChatClient:
         on_text: Callable[[str], None] | None = None,
     ) -> str:
         """The reply's text. With ``on_text`` the reply is streamed and ``on_text`` called with
-        the text so far as it grows. Runs its own event loop: call it where none is running."""
-        return asyncio.run(self.acomplete(messages, on_text=on_text))
+        the text so far as it grows. Runs its own event loop, in a thread of its own when the
+        caller's thread already runs one."""
+        work = self.acomplete(messages, on_text=on_text)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(work)
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            return thread.submit(asyncio.run, work).result()
 
     async def acomplete(
         self,

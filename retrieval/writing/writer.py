@@ -101,6 +101,8 @@ def _why_not_used(checked: CheckedReply) -> str | None:
         return "the model found no answer in the passages the extractive reading answered from"
     kept, total = len(checked.kept), len(checked.sentences)
     if not kept:
+        if total == 1:
+            return "the one sentence written did not pass the citation check"
         return f"none of the {total} sentences written passed the citation check"
     if kept * 2 < total:
         return f"only {kept} of the {total} sentences written passed the citation check"

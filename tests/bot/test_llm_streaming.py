@@ -25,10 +25,11 @@ LIMA = "Who met whom in Lima?"
 
 def with_a_false_sentence(request: Request) -> str:
     boluarte, salhuana = request.passage_with("Boluarte"), request.passage_with("Salhuana")
+    # The false sentence first: it is in the drafts well before the reply ends.
     return (
+        f"The two presidents signed 12 trade agreements worth 3 billion USD [{boluarte}]. "
         f"Vietnam's State President Luong Cuong met Peruvian President Dina Boluarte in Lima "
-        f"[{boluarte}]. He also met Congress President Eduardo Salhuana [{salhuana}]. "
-        f"The two presidents signed 12 trade agreements worth 3 billion USD [{boluarte}]."
+        f"[{boluarte}]. He also met Congress President Eduardo Salhuana [{salhuana}]."
     )
 
 
@@ -77,6 +78,7 @@ async def test_the_answer_streams_by_edits_then_the_checked_answer_wins(
     assert len(edits) >= 2
     # Edits come at most about once a second (the final one may follow the last draft sooner).
     gaps = [b.at - a.at for a, b in itertools.pairwise(edits[:-1])]
+    print(f"\n{len(edits) - 1} draft edit(s) {[round(g, 2) for g in gaps]} s apart, then the final")
     assert all(gap >= 0.9 for gap in gaps), gaps
     assert len(edits) <= 5  # not one per streamed piece
     drafts = [draft.params["text"], *(e.params["text"] for e in edits[:-1])]

@@ -95,7 +95,7 @@ CASES = {
     "says NOT FOUND though the passages answer": ([Reply("NOT FOUND")], "extractive"),
     "the server down": ([], "extractive"),  # nothing listens at its URL
 }
-SCENARIOS: list[tuple[str, str, str, float]] = []
+SCENARIOS: list[tuple[str, Answer, float]] = []
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_each_case_ends_in_the_right_mode_within_the_timeout(
     started = time.perf_counter()
     answer = assistant.ask(QUESTION)
     took = time.perf_counter() - started
-    SCENARIOS.append((case, answer.mode, answer.text, took))
+    SCENARIOS.append((case, answer, took))
 
     assert answer.mode == mode, answer.fallback
     assert took < TIMEOUT + 1.0  # the LLM step's budget plus search and check
@@ -276,9 +276,14 @@ def test_print_the_scenario_table():
     """Runs last in this module: the table for the README and the closing note."""
     if not SCENARIOS:
         pytest.skip("the scenario cases did not run")
-    print("\n| case | mode | what the user saw | time |\n|---|---|---|---|")
-    for case, mode, text, took in SCENARIOS:
-        print(f"| {case} | {mode} | {text[:70]}{'…' * (len(text) > 70)} | {took:.2f} s |")
+    print("\n| case | mode | what the user saw | why | time |\n|---|---|---|---|---|")
+    for case, answer, took in SCENARIOS:
+        if answer.mode == "llm":
+            shown = f"the written answer, {len(answer.citations)} citation(s)"
+            why = "; ".join(f"dropped “{d.text}”: {d.reason}" for d in answer.dropped)
+        else:
+            shown, why = "the extractive answer", answer.fallback or ""
+        print(f"| {case} | {answer.mode} | {shown} | {why or '–'} | {took:.2f} s |")
 
 
 def test_ask_json_says_the_mode_and_the_dropped_sentences(chat_api, index_dir, runner):
