@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+from .chunking import Chunk
 from .search import Hit
 from .selection import (
     AnswerModel,
@@ -50,6 +51,20 @@ class Citation:
     @property
     def published_date(self) -> str | None:
         return self.published.date().isoformat() if self.published else None
+
+    @classmethod
+    def of(cls, n: int, chunk: Chunk, snippet: str, score: float) -> Citation:
+        """Citation ``n`` of the article ``chunk`` comes from."""
+        return cls(
+            n=n,
+            article_id=chunk.article_id,
+            title=chunk.title,
+            source=chunk.source,
+            url=chunk.url,
+            published=chunk.published,
+            snippet=snippet,
+            score=round(score, 4),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,19 +168,8 @@ def compose_answer(
     for n, cited in enumerate(by_article.values(), start=1):
         cited.sort(key=lambda span: span[0])  # in the article's order
         quotes = [quote for _, _, quote, _ in cited]
-        chunk = cited[0][3].hit.chunk
-        citations.append(
-            Citation(
-                n=n,
-                article_id=chunk.article_id,
-                title=chunk.title,
-                source=chunk.source,
-                url=chunk.url,
-                published=chunk.published,
-                snippet=" … ".join(quotes),
-                score=round(max(c.probability for _, _, _, c in cited), 4),
-            )
-        )
+        best = max(c.probability for _, _, _, c in cited)
+        citations.append(Citation.of(n, cited[0][3].hit.chunk, " … ".join(quotes), best))
         claims.append(" ".join(claim_text(q) for q in quotes) + f" [{n}]")
     return Answer(
         question, " ".join(claims), tuple(citations), abstained=False, evidence=reading.answerable

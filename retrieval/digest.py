@@ -96,19 +96,7 @@ def compose_digest(
     for n, (hit, index) in enumerate(picked, start=1):
         sentence = passage_sentences(hit)[index]
         quote = " ".join(hit.chunk.text[sentence.start : sentence.end].split())
-        chunk = hit.chunk
-        citations.append(
-            Citation(
-                n,
-                chunk.article_id,
-                chunk.title,
-                chunk.source,
-                chunk.url,
-                chunk.published,
-                quote,
-                round(hit.score, 4),
-            )
-        )
+        citations.append(Citation.of(n, hit.chunk, quote, hit.score))
         claims.append(f"{claim_text(quote)} [{n}]")
     return Answer(question, " ".join(claims), tuple(citations), abstained=False, evidence=1.0)
 

@@ -128,19 +128,8 @@ def _cited(checked: CheckedReply, passages: Sequence[Passage]) -> tuple[str, tup
         sentences.append(text + " " + "".join(f"[{renumbered[n]}]" for n in sentence.cited))
     citations = []
     for n, new in renumbered.items():
-        chunk = by_n[n].hits[0].chunk
-        citations.append(
-            Citation(
-                n=new,
-                article_id=chunk.article_id,
-                title=chunk.title,
-                source=chunk.source,
-                url=chunk.url,
-                published=chunk.published,
-                snippet=" … ".join(" ".join(q.split()) for q in quotes.get(n, [])),
-                score=round(scores[n], 4),
-            )
-        )
+        snippet = " … ".join(" ".join(q.split()) for q in quotes.get(n, []))
+        citations.append(Citation.of(new, by_n[n].hits[0].chunk, snippet, scores[n]))
     return " ".join(sentences), tuple(citations)
 
 
