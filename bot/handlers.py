@@ -363,6 +363,10 @@ class NewsBot:
             except QuestionError as exc:
                 await self._reply(update, f"Sorry: {html.escape(str(exc))}")
                 return
+            except BaseException:
+                if draft is not None:  # the error handler replies; no unchecked draft stays
+                    await draft.abandon()
+                raise
         if draft is None or not await draft.finish(format_answer_html(answer)):
             await self._reply(update, format_answer_html(answer))
 

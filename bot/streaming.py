@@ -85,6 +85,18 @@ class DraftMessage:
             )
         return True
 
+    async def abandon(self) -> None:
+        """Take the draft back (answering failed): unchecked words must not stay on screen."""
+        self._closed = True
+        if self._task is not None:
+            await self._task
+        if self.message is not None:
+            try:
+                await self.message.delete()
+            except TelegramError as exc:
+                logger.warning("Could not delete an unfinished draft: %s", exc)
+            self.message = None
+
     async def _show_latest(self) -> None:
         while not self._closed and self._latest != self._shown:
             wait = self._last_shown + self.interval - time.monotonic()

@@ -431,6 +431,12 @@ class FakeBotAPI:
         message.update(text=text, raw=params.get("text"), edit_date=int(time.time()))
         return {k: v for k, v in message.items() if k != "raw"}
 
+    def _api_deleteMessage(self, params: dict[str, Any]) -> bool:
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        if self.messages.pop(key, None) is None:
+            raise ValueError("message to delete not found")
+        return True
+
     def _api_answerInlineQuery(self, params: dict[str, Any]) -> bool:
         for result in params.get("results", []):
             content = result["input_message_content"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import time
 
 import pytest
 
@@ -17,6 +18,7 @@ from retrieval.assistant import NewsAssistant
 from ..writing.fake_chat_api import FakeChatAPI, Reply, Request
 from .fake_bot_api import FakeBotAPI, private_chat, user
 from .harness import running
+from .test_network_faults import StubAssistant
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
@@ -107,3 +109,27 @@ async def test_when_the_model_fails_the_extractive_answer_is_sent_plainly(
     text = message.params["text"]
     assert "<b>Sources</b>" in text and "Salhuana" in text
     assert "429" not in text and "error" not in text.lower()
+
+
+class FailsAfterDrafting(StubAssistant):
+    """Streams a draft, then fails: as a bug in the check or a lost index would."""
+
+    def ask(self, question, context=None, *, on_text=None, write=True):
+        on_text("Luong Cuong met somebody [1].")
+        time.sleep(1.5)  # long enough for the draft to be sent
+        raise RuntimeError("the check broke")
+
+
+async def test_a_draft_is_taken_back_when_answering_fails(api: FakeBotAPI):
+    async with running(
+        api, FailsAfterDrafting(), llm_base_url="http://127.0.0.1:9/v1", llm_model="fake"
+    ):
+        api.message(private_chat(403), user(403), LIMA)
+        await api.wait_for(lambda: api.sent(403, "deleteMessage"), 15, "the draft deleted")
+        [draft, sorry] = await api.wait_for_messages(403, 2)
+    assert "Luong Cuong met somebody" in draft.params["text"]
+    assert api.sent(403, "deleteMessage")[0].params["message_id"] == draft.result["message_id"]
+    assert "something went wrong" in sorry.params["text"]
+    assert not [
+        key for key in api.messages if key[0] == 403 and key[1] == draft.result["message_id"]
+    ]
