@@ -28,6 +28,13 @@ def citation_line(citation: Citation) -> str:
 def format_answer_text(answer: Answer, *, width: int = 100) -> str:
     """The answer for a terminal: the text, then each source with its supporting snippet."""
     lines = [textwrap.fill(answer.text, width=width)]
+    if answer.mode == "llm":
+        left_out = len(answer.dropped)
+        note = "(Written by a language model from the sources below, every sentence checked"
+        if left_out:
+            were = "sentence it wrote was" if left_out == 1 else "sentences it wrote were"
+            note += f"; {left_out} {were} left out as unsupported"
+        lines.append(textwrap.fill(note + ".)", width=width))
     if answer.citations:
         lines += ["", "Sources"]
         for citation in answer.citations:

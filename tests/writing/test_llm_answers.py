@@ -308,6 +308,12 @@ def test_ask_json_says_the_mode_and_the_dropped_sentences(chat_api, index_dir, r
     assert "billion" not in payload["answer"]
     assert [c["n"] for c in payload["citations"]] == [1]
 
+    chat_api.script(Reply(with_unsupported_claim))
+    result = runner.invoke(cli, ["ask", QUESTION, "--index", str(index_dir)], env=env)
+    printed = " ".join(result.output.split())
+    assert "(Written by a language model from the sources below" in printed
+    assert "1 sentence it wrote was left out as unsupported.)" in printed
+
     chat_api.script(Reply(status=500))
     result = runner.invoke(cli, ["ask", QUESTION, "--json", "--index", str(index_dir)], env=env)
     payload = json.loads(result.output)
