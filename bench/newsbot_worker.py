@@ -38,7 +38,7 @@ def chunk_stats(index_dir: str) -> dict[str, Any]:
     """Mean chunk length in characters and in the model's word pieces (no truncation)."""
     from transformers import AutoTokenizer
 
-    from retrieval.embedding import resolve_model
+    from retrieval.torch_backend import resolve_model
 
     assistant = _assistant(index_dir)
     index = assistant.open_index()
@@ -115,10 +115,11 @@ def retrieve(index_dir: str, questions: list[str]) -> dict[str, Any]:
     Exactly what ``newsbot eval`` scores (``evaluation.evaluate_assistant``), returned so
     the bench scores both sides with one function.
     """
-    from retrieval.search import Searcher
+    from retrieval.search import SearchConfig, Searcher
 
     assistant = _assistant(index_dir)
-    searcher = Searcher(assistant.index, assistant.embedder, assistant.settings.search_config())
+    config = SearchConfig.from_settings(assistant.settings)
+    searcher = Searcher(assistant.index, assistant.embedder, config)
     texts, abstained = [], []
     for question in questions:
         hits = searcher.search(question, TOP_K)

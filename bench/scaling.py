@@ -102,7 +102,7 @@ def run(sizes: list[int], *, quick: bool) -> list[dict[str, Any]]:
         likeness = source.likeness(vectors)
         flat, flat_seconds = _timed(extend_index, _empty(vectors), vectors, _EXACT)
         auto, auto_seconds = _timed(
-            extend_index, _empty(vectors), vectors, settings.vector_index_config()
+            extend_index, _empty(vectors), vectors, VectorIndexConfig.from_settings(settings)
         )
         del vectors
         flat_dir = _flat_twin(auto_dir, work / f"n{n}" / "flat", flat)
@@ -238,7 +238,7 @@ def _product_index(
     this call built it: one a previous run built from the same source and settings is reused.
     """
     directory = work / f"n{n}" / "auto"
-    config = settings.vector_index_config()
+    config = VectorIndexConfig.from_settings(settings)
     key = {
         "source": str(source.directory),
         "fingerprint": source.manifest.corpus_fingerprint,

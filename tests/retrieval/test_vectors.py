@@ -56,7 +56,7 @@ def test_an_index_above_the_threshold_is_approximate_and_finds_the_exact_neighbo
             dimension=64,
             chunk_size=150,
             chunk_overlap=30,
-            vector_config=settings.vector_index_config(),
+            vector_config=VectorIndexConfig.from_settings(settings),
         )
     assert _is_approximate(settings.index_dir)
 
