@@ -79,8 +79,9 @@ class AnswerWriter:
             "llm_ms": (generated - started) * 1000,
             "check_ms": (time.perf_counter() - generated) * 1000,
         }
-        dropped = tuple(DroppedSentence(s.text, s.problem or "") for s in checked.dropped)
         why = _why_not_used(checked)
+        checked = _at_most(checked, self.max_sentences)
+        dropped = tuple(DroppedSentence(s.text, s.problem or "") for s in checked.dropped)
         if why is not None:
             logger.info("Answered without the LLM: %s", why)
             return replace(extractive, fallback=why, dropped=dropped, timings=timings)
@@ -94,6 +95,18 @@ class AnswerWriter:
             fallback=None,
             timings=timings,
         )
+
+
+def _at_most(checked: CheckedReply, most: int) -> CheckedReply:
+    """The first ``most`` sentences that passed, as the prompt asked; later ones are dropped."""
+    sentences, kept = [], 0
+    for sentence in checked.sentences:
+        if sentence.kept:
+            kept += 1
+            if kept > most:
+                sentence = replace(sentence, problem=f"beyond the {most} sentences asked for")
+        sentences.append(sentence)
+    return replace(checked, sentences=tuple(sentences))
 
 
 def _why_not_used(checked: CheckedReply) -> str | None:

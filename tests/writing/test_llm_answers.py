@@ -201,6 +201,21 @@ def test_dropped_sentences_say_why(chat_api, index_dir, embedder):
     assert "5: not in" in unsupported.dropped[0].reason
 
 
+def test_an_answer_keeps_to_the_sentences_asked_for(chat_api, index_dir, embedder):
+    def long_winded(request: Request) -> str:
+        salhuana = request.passage_with("Salhuana")
+        return good(request) + (
+            f" Salhuana said Cuong's official visit to Peru is of significance [{salhuana}]."
+            f" The visit coincides with the 30th anniversary of diplomatic ties [{salhuana}]."
+        )
+
+    chat_api.script(Reply(long_winded))
+    answer = llm_assistant(index_dir, embedder, chat_api.url, max_answer_sentences=3).ask(QUESTION)
+    assert answer.mode == "llm"
+    assert answer.text.count("[") == 3
+    assert [d.reason for d in answer.dropped] == ["beyond the 3 sentences asked for"]
+
+
 def test_articles_are_data_in_the_user_message_and_injected_instructions_are_removed(
     chat_api, index_dir, embedder
 ):
