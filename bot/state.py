@@ -186,12 +186,12 @@ class SqliteState:
             raise ValueError("a topic to follow cannot be empty")
         with self._transaction() as conn:
             where = " WHERE chat_id = ? AND topic_key = ?"
-            found = conn.execute(_FOLLOWS + where, (chat_id, _topic_key(topic))).fetchone()
+            found = conn.execute(_FOLLOWS + where, (chat_id, topic_key(topic))).fetchone()
             if found:
                 return _follow(found), False
             cursor = conn.execute(
                 "INSERT INTO follows (chat_id, topic, topic_key, created_at) VALUES (?, ?, ?, ?)",
-                (chat_id, topic, _topic_key(topic), _utc(now)),
+                (chat_id, topic, topic_key(topic), _utc(now)),
             )
         assert cursor.lastrowid is not None
         return Follow(cursor.lastrowid, chat_id, topic, now.astimezone(UTC)), True
@@ -216,8 +216,8 @@ class SqliteState:
             if 1 <= number <= len(followed):
                 found: Follow | None = followed[number - 1]
             else:
-                key = _topic_key(which)
-                found = next((f for f in followed if _topic_key(f.topic) == key), None)
+                key = topic_key(which)
+                found = next((f for f in followed if topic_key(f.topic) == key), None)
             if found is not None:
                 conn.execute("DELETE FROM follows WHERE id = ?", (found.id,))
         return found
@@ -344,7 +344,8 @@ def _typed(hint: Any, value: Any) -> Any:
     return value
 
 
-def _topic_key(topic: str) -> str:
+def topic_key(topic: str) -> str:
+    """How topics compare: case-insensitively, whitespace collapsed."""
     return " ".join(topic.split()).casefold()
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real packaged model (loaded once) and a sample-corpus index.
+"""Shared fixtures: the real packaged model (loaded once), a sample-corpus index, PostgreSQL.
 
 Exported ONNX models go to a cache directory of the session (subprocesses inherit it through
 ``XDG_CACHE_HOME``), so the model is exported once per run and never into ``~/.cache``.
@@ -6,19 +6,26 @@ Exported ONNX models go to a cache directory of the session (subprocesses inheri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from corpus.loaders import sample_corpus_dir
 from retrieval.assistant import NewsAssistant
 from retrieval.embedding import Embedder, load_embedder
 from retrieval.evaluation import evaluate_assistant, load_questions
 from retrieval.settings import RetrievalSettings
+
+from .postgres_server import PostgresServer, PostgresServerError
 
 ROOT = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data"
@@ -118,3 +125,48 @@ def runner(monkeypatch, embedder, tmp_path):
     for key in [k for k in os.environ if k.startswith("NEWSBOT_")]:
         monkeypatch.delenv(key)
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL 18 with pgvector for the session, deleted at its end.
+
+    A server that does not start fails the tests that need it, never skips them: a broken
+    backend must not pass CI unseen.
+    """
+    server = PostgresServer()
+    try:
+        server.start()
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            distance = conn.execute("SELECT '[1,2,3]'::vector <-> '[1,2,5]'::vector").fetchone()
+            assert distance == (2.0,), f"pgvector measured {distance}"
+    except (PostgresServerError, psycopg.Error, AssertionError) as e:
+        if isinstance(e, PostgresServerError):
+            reason = str(e)  # with the log's tail already
+        else:
+            reason = f"{e}\nserver log:\n{server.log_tail()}"
+        with contextlib.suppress(PostgresServerError):
+            server.stop()
+        pytest.fail(f"the tests' PostgreSQL did not start: {reason}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The conninfo of the session's PostgreSQL (its ``postgres`` database, superuser)."""
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """The conninfo of a fresh, empty database of its own for one test, dropped after it."""
+    dbname = f"t_{uuid.uuid4().hex}"
+    name = sql.Identifier(dbname)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    yield make_conninfo(postgres_url, dbname=dbname)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        # FORCE: a test that failed halfway may have left connections open
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(name))

@@ -1,4 +1,8 @@
-"""The bot's state survives restarts and kills, stays whole under threads, refuses odd files."""
+"""The bot's state survives restarts and kills, stays whole under threads, refuses odd files.
+
+The behaviour every ``BotState`` owes is checked on both backends (``state_factory``): one
+SQLite file, and a PostgreSQL database that several replicas share.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,40 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
+from bot.pg_state import PostgresState
 from bot.state import SqliteState, answer_from_json, answer_to_json
 from corpus.errors import ConfigurationError
 from retrieval.answer import Answer, Citation
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+State = SqliteState | PostgresState
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_factory(request, tmp_path) -> Iterator[Callable[[], State]]:
+    """Opens the test's one state, anew on each call (as a restart or a replica would)."""
+    opened: list[State] = []
+
+    def open_state() -> State:
+        if request.param == "sqlite":
+            state: State = SqliteState(tmp_path / "state" / "bot.sqlite3")
+        else:
+            state = PostgresState(request.getfixturevalue("postgres_database"))
+        opened.append(state)
+        return state
+
+    yield open_state
+    for state in opened:
+        state.close()
 
 
 def _answer() -> Answer:
@@ -33,17 +61,17 @@ def _answer() -> Answer:
     return Answer("Did it rain?", "It rained. [1]", citations, False, 0.75, timings)
 
 
-def test_every_kind_of_state_survives_a_restart(tmp_path):
-    path = tmp_path / "state" / "bot.sqlite3"  # the directory does not exist yet
-    with SqliteState(path) as state:
+def test_every_kind_of_state_survives_a_restart(state_factory):
+    with state_factory() as state:  # SQLite: the directory does not exist yet
         state.set_previous_question(1, "Who won the election?")
         state.set_last_answer(1, _answer())
         state.follow(1, "Climate", T0)
         state.follow(2, "Elections", T0 + timedelta(seconds=1))
         state.record_push(1, ["a1", "a2"], T0)
         assert state.take_question_slot(9, T0, per_minute=1) == 0
+        state.set_push_mark("2025-03-01T12:00:00+00:00")
 
-    with SqliteState(path) as state:
+    with state_factory() as state:
         assert state.previous_question(1) == "Who won the election?"
         assert state.last_answer(1) == _answer()
         assert [(f.chat_id, f.topic, f.created_at) for f in state.all_follows()] == [
@@ -53,6 +81,7 @@ def test_every_kind_of_state_survives_a_restart(tmp_path):
         assert state.pushed(1, ["a1", "a2", "a3"]) == {"a1", "a2"}
         assert state.pushes_since(1, T0) == 1
         assert state.take_question_slot(9, T0 + timedelta(seconds=10), per_minute=1) == 50
+        assert state.push_mark() == "2025-03-01T12:00:00+00:00"
 
 
 def test_a_follow_and_a_push_survive_the_process_being_killed(tmp_path):
@@ -85,8 +114,8 @@ def test_a_follow_and_a_push_survive_the_process_being_killed(tmp_path):
         assert state.pushes_since(5, T0) == 1
 
 
-def test_following_the_same_topic_again_keeps_one_follow(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state:
+def test_following_the_same_topic_again_keeps_one_follow(state_factory):
+    with state_factory() as state:
         first, added = state.follow(1, "  Climate   change ", T0)
         assert added and first.topic == "Climate change" and first.created_at == T0
         again, added_again = state.follow(1, "climate CHANGE", T0 + timedelta(hours=1))
@@ -96,8 +125,8 @@ def test_following_the_same_topic_again_keeps_one_follow(tmp_path):
         assert other_chat  # follows are per chat
 
 
-def test_unfollow_by_topic_or_by_number(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state:
+def test_unfollow_by_topic_or_by_number(state_factory):
+    with state_factory() as state:
         for minute, topic in enumerate(["Climate", "Elections", "Football", "2024"]):
             state.follow(1, topic, T0 + timedelta(minutes=minute))
         removed = state.unfollow(1, "2")
@@ -111,8 +140,8 @@ def test_unfollow_by_topic_or_by_number(tmp_path):
         assert [f.topic for f in state.follows(1)] == ["Football"]
 
 
-def test_forget_chat_drops_follows_and_conversation_but_keeps_push_memory(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state:
+def test_forget_chat_drops_follows_and_conversation_but_keeps_push_memory(state_factory):
+    with state_factory() as state:
         state.follow(1, "Climate", T0)
         state.follow(1, "Elections", T0)
         state.follow(2, "Climate", T0)
@@ -127,8 +156,8 @@ def test_forget_chat_drops_follows_and_conversation_but_keeps_push_memory(tmp_pa
         assert state.forget_chat(1) == 0
 
 
-def test_none_forgets_a_conversation_and_a_last_answer(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state:
+def test_none_forgets_a_conversation_and_a_last_answer(state_factory):
+    with state_factory() as state:
         state.set_previous_question(1, "Who won?")
         state.set_previous_question(1, "And then?")
         assert state.previous_question(1) == "And then?"
@@ -138,8 +167,8 @@ def test_none_forgets_a_conversation_and_a_last_answer(tmp_path):
         assert state.previous_question(1) is None and state.last_answer(1) is None
 
 
-def test_pushes_since_counts_messages_not_articles(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state:
+def test_pushes_since_counts_messages_not_articles(state_factory):
+    with state_factory() as state:
         state.record_push(1, ["a1", "a2", "a3"], T0)
         state.record_push(1, ["a4"], T0 + timedelta(minutes=30))
         state.record_push(2, ["a1"], T0 + timedelta(minutes=30))
@@ -150,16 +179,16 @@ def test_pushes_since_counts_messages_not_articles(tmp_path):
         assert state.pushed(2, ["a1", "a4"]) == {"a1"}
 
 
-def test_push_memory_keeps_the_newest_ten_thousand_articles_per_chat(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state:
+def test_push_memory_keeps_the_newest_ten_thousand_articles_per_chat(state_factory):
+    with state_factory() as state:
         ids = [f"a{i}" for i in range(10_003)]
         state.record_push(1, ids[:10_000], T0)
         state.record_push(1, ids[10_000:], T0 + timedelta(minutes=1))
         assert state.pushed(1, ids) == set(ids[3:])
 
 
-def test_the_question_rate_limit_allows_n_a_minute_and_a_refusal_does_not_extend_it(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state:
+def test_the_question_rate_limit_allows_n_a_minute_and_a_refusal_does_not_extend_it(state_factory):
+    with state_factory() as state:
         at = [T0 + timedelta(seconds=s) for s in range(200)]
         assert state.take_question_slot(1, at[0], per_minute=2) == 0
         assert state.take_question_slot(1, at[10], per_minute=2) == 0
@@ -171,8 +200,8 @@ def test_the_question_rate_limit_allows_n_a_minute_and_a_refusal_does_not_extend
         assert all(state.take_question_slot(1, at[62], per_minute=0) == 0 for _ in range(5))
 
 
-def test_concurrent_calls_from_threads_lose_nothing(tmp_path):
-    state = SqliteState(tmp_path / "s.db")
+def test_concurrent_calls_from_threads_lose_nothing(state_factory):
+    state = state_factory()
     allowed = []
 
     def work(thread: int) -> None:
@@ -273,6 +302,112 @@ def test_answers_stored_by_other_versions_still_read():
     assert answer.citations[0].article_id == "a1" and answer.text == "A. [1]"
 
 
-def test_naive_times_are_refused(tmp_path):
-    with SqliteState(tmp_path / "s.db") as state, pytest.raises(ValueError, match="naive"):
-        state.follow(1, "Climate", datetime(2025, 3, 1, 12, 0))
+def test_naive_times_are_refused(state_factory):
+    naive = datetime(2025, 3, 1, 12, 0)
+    with state_factory() as state:
+        for store in (
+            lambda: state.follow(1, "Climate", naive),
+            lambda: state.record_push(1, ["a1"], naive),
+            lambda: state.pushes_since(1, naive),
+            lambda: state.take_question_slot(1, naive, per_minute=1),
+        ):
+            with pytest.raises(ValueError, match="naive"):
+                store()
+        assert state.follows(1) == [] and state.pushed(1, ["a1"]) == set()
+
+
+def test_the_push_mark_starts_unset_and_is_replaced(state_factory):
+    with state_factory() as state:
+        assert state.push_mark() is None
+        state.set_push_mark("2025-03-01T12:00:00+00:00")
+        state.set_push_mark("2025-03-01T13:00:00+00:00")
+        assert state.push_mark() == "2025-03-01T13:00:00+00:00"
+
+
+def test_an_empty_topic_cannot_be_followed(state_factory):
+    with state_factory() as state, pytest.raises(ValueError, match="empty"):
+        state.follow(1, "  \t ", T0)
+
+
+# -- PostgreSQL: one state that several replicas share ---------------------------------------
+
+
+def test_a_postgres_database_from_a_newer_newsbot_is_refused_without_its_password(
+    postgres_database,
+):
+    PostgresState(postgres_database).close()
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute("UPDATE newsbot_schema SET version = 2 WHERE component = 'bot_state'")
+    with_password = make_conninfo(postgres_database, password="secret")  # trust ignores it
+    with pytest.raises(ConfigurationError, match="upgrade newsbot") as refused:
+        PostgresState(with_password)
+    message = str(refused.value)
+    dbname = psycopg.conninfo.conninfo_to_dict(postgres_database)["dbname"]
+    assert f"{dbname!r} on 127.0.0.1:" in message and "version 2" in message
+    assert "secret" not in message
+
+
+def test_another_programs_bot_tables_are_not_taken_over(postgres_database):
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bot_follows (note text)")
+    with pytest.raises(ConfigurationError, match="did not make"):
+        PostgresState(postgres_database)
+
+
+def test_two_replicas_see_each_others_writes(postgres_database):
+    with PostgresState(postgres_database) as one, PostgresState(postgres_database) as two:
+        made, _ = one.follow(1, "Climate", T0)
+        assert two.follows(1) == [made]
+        assert two.follow(1, " CLIMATE ", T0 + timedelta(hours=1)) == (made, False)
+        two.set_previous_question(1, "Who won?")
+        two.set_last_answer(1, _answer())
+        assert one.previous_question(1) == "Who won?" and one.last_answer(1) == _answer()
+        one.record_push(1, ["a1"], T0)
+        assert two.pushed(1, ["a1", "a2"]) == {"a1"} and two.pushes_since(1, T0) == 1
+        two.set_push_mark("m1")
+        assert one.push_mark() == "m1"
+        removed = two.unfollow(1, "1")
+        assert removed == made and one.follows(1) == []
+
+
+def test_replicas_starting_together_make_the_schema_once(postgres_database):
+    opened: list[PostgresState] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            opened.append(PostgresState(postgres_database))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for state in opened:
+        state.close()
+    assert errors == [] and len(opened) == 4
+
+
+def test_two_replicas_cannot_both_take_the_last_question_slot(postgres_database):
+    one, two = PostgresState(postgres_database), PostgresState(postgres_database)
+    rounds = 20
+    granted: list[list[bool]] = [[] for _ in range(rounds)]
+    start = threading.Barrier(2)
+
+    def ask(state: PostgresState) -> None:
+        for user in range(rounds):  # a new user each round: a race for their only slot
+            start.wait()
+            granted[user].append(state.take_question_slot(user, T0, per_minute=1) == 0)
+
+    threads = [threading.Thread(target=ask, args=(state,)) for state in (one, two)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    one.close()
+    two.close()
+    assert [sorted(each) for each in granted] == [[False, True]] * rounds
