@@ -33,13 +33,16 @@ Rules:
 - If the passages do not answer the question, reply exactly: {NOT_FOUND_REPLY}
 """
 
-# Text that speaks to the model rather than to readers: prompt injection, not news.
+# Text that speaks to a model rather than to readers: prompt injection, not news. Narrow on
+# purpose: news about chatbots ("Bard is a chatbot that will answer questions") must stay.
+# On MultiHop-RAG's 609 articles it matches no sentence.
 _ADDRESSED_TO_AI = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|your)\b"
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(previous|prior|above|earlier|all|any|your)\b"
     r".{0,30}\b(instructions?|prompts?|rules|directions)\b"
-    r"|\b(system prompt|you are (now )?(an? )?(ai|assistant|language model|chatbot|llm))\b"
-    r"|\b(as an ai|ai assistants?|language models?|chatbots?)\b.{0,60}\b(must|should|reply|"
-    r"respond|answer|say|write|tell)\b",
+    r"|\b(reveal|print|repeat|show)\b.{0,20}\b(your|the) system prompt\b"
+    r"|\byou are now (an? |the )?(\w+, )?(an? )?(ai|assistant|chatbot|language model|llm|bot)\b"
+    r"|\b(ai|assistants?|language models?|chatbots?|llms?|bots?)\b.{0,20}"
+    r"\b(reading|processing|summari[sz]ing|seeing|parsing) (this|these)\b",
     re.IGNORECASE | re.DOTALL,
 )
 _PASSAGE_TAG = re.compile(r"</?\s*passage\b[^>]*>", re.IGNORECASE)
