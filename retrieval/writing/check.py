@@ -163,12 +163,6 @@ class CitationChecker:
             checked[i] = CheckedSentence(text, cited, problem, features.score, evidence)
         return CheckedReply(tuple(s for s in checked if s is not None), not_found)
 
-    def features(
-        self, sentence: str, passages: Sequence[Passage], vocabulary: Vocabulary | None = None
-    ) -> SupportFeatures:
-        """What :meth:`check` measures of one sentence (for calibrating the threshold)."""
-        return self._measure([(sentence, tuple(passages))], vocabulary)[0][0]
-
     def _measure(
         self, items: Sequence[tuple[str, tuple[Passage, ...]]], vocabulary: Vocabulary | None
     ) -> list[tuple[SupportFeatures, tuple[tuple[int, str], ...]]]:
@@ -270,7 +264,7 @@ def _problem(features: SupportFeatures, cited: tuple[int, ...], threshold: float
 
 def _metadata(passage: Passage) -> str:
     """What the prompt said about the passage: title, source, date (spelled out)."""
-    chunk = passage.hits[0].chunk
+    chunk = passage.chunk
     when = f"{chunk.published:%d %B %Y}" if chunk.published else ""
     return " ".join(p for p in (chunk.title, chunk.source or "", when) if p)
 

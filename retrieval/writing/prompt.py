@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..chunking import Chunk
 from ..search import Hit
 from ..text import split_sentences
 
@@ -57,12 +58,13 @@ class Passage:
     text: str  # what the model reads: the passages joined, cleaned of injected instructions
 
     @property
-    def article_id(self) -> str:
-        return self.hits[0].chunk.article_id
+    def chunk(self) -> Chunk:
+        """The article's best passage: where its title, source, date and link are read."""
+        return self.hits[0].chunk
 
     @property
-    def title(self) -> str:
-        return self.hits[0].chunk.title
+    def article_id(self) -> str:
+        return self.chunk.article_id
 
 
 def numbered_passages(
@@ -105,7 +107,7 @@ def prompt_messages(
     """The chat messages: our rules as the system message; passages and question as the user's."""
     blocks = []
     for passage in passages:
-        chunk = passage.hits[0].chunk
+        chunk = passage.chunk
         about = " | ".join(p for p in (chunk.source, chunk.published_date) if p)
         blocks.append(
             f'<passage n="{passage.n}">\n'

@@ -142,7 +142,7 @@ def _cited(checked: CheckedReply, passages: Sequence[Passage]) -> tuple[str, tup
     citations = []
     for n, new in renumbered.items():
         snippet = " … ".join(" ".join(q.split()) for q in quotes.get(n, []))
-        citations.append(Citation.of(new, by_n[n].hits[0].chunk, snippet, scores[n]))
+        citations.append(Citation.of(new, by_n[n].chunk, snippet, scores[n]))
     return " ".join(sentences), tuple(citations)
 
 
