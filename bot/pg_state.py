@@ -17,20 +17,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Self
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from bot.state import PUSHED_MEMORY, Follow, answer_from_json, answer_to_json, topic_key
+from bot.state import (
+    PUSH_COUNT_KEPT,
+    PUSHED_MEMORY,
+    RATE_WINDOW,
+    Follow,
+    answer_from_json,
+    answer_to_json,
+    chosen_follow,
+    followed_topic,
+    rate_limit_wait,
+    topic_key,
+)
 from corpus.errors import ConfigurationError
 from retrieval.answer import Answer
 
 SCHEMA_VERSION = 1
 _COMPONENT = "bot_state"
-_PUSH_COUNT_KEPT = timedelta(days=1)
-_RATE_WINDOW = timedelta(seconds=60)
 _FOLLOWS = "SELECT id, chat_id, topic, created_at FROM bot_follows"
 
 _SCHEMA = (
@@ -151,9 +160,7 @@ class PostgresState:
     # -- follows -----------------------------------------------------------------------------
 
     def follow(self, chat_id: int, topic: str, now: datetime) -> tuple[Follow, bool]:
-        topic = " ".join(topic.split())
-        if not topic:
-            raise ValueError("a topic to follow cannot be empty")
+        topic = followed_topic(topic)
         key = topic_key(topic)
         while True:  # again only if another replica unfollowed it between our two statements
             with self._transaction() as conn:
@@ -185,13 +192,7 @@ class PostgresState:
         with self._transaction() as conn:
             # FOR UPDATE: the numbering cannot shift under us while another replica writes.
             rows = conn.execute(f"{_FOLLOWS} WHERE chat_id = %s ORDER BY id FOR UPDATE", [chat_id])
-            followed = [_follow(row) for row in rows]
-            number = int(which) if which.strip().isdecimal() else 0
-            if 1 <= number <= len(followed):
-                found: Follow | None = followed[number - 1]
-            else:
-                key = topic_key(which)
-                found = next((f for f in followed if topic_key(f.topic) == key), None)
+            found = chosen_follow([_follow(row) for row in rows], which)
             if found is not None:
                 conn.execute("DELETE FROM bot_follows WHERE id = %s", [found.id])
         return found
@@ -222,7 +223,7 @@ class PostgresState:
             # orders would otherwise deadlock.
             _advisory_lock(conn, f"newsbot.push.{chat_id}")
             conn.execute("INSERT INTO bot_pushes VALUES (%s, %s)", [chat_id, now])
-            _sweep(conn, "bot_pushes", "sent_at < %s", now - _PUSH_COUNT_KEPT)
+            _sweep(conn, "bot_pushes", "sent_at < %s", now - PUSH_COUNT_KEPT)
             conn.execute(
                 "INSERT INTO bot_pushed_articles (chat_id, article_id)"
                 " SELECT %s, id FROM unnest(%s::text[]) WITH ORDINALITY AS given (id, n)"
@@ -268,7 +269,7 @@ class PostgresState:
         if per_minute <= 0:
             return 0.0
         now = _aware(now)
-        window_start = now - _RATE_WINDOW
+        window_start = now - RATE_WINDOW
         with self._transaction() as conn:
             # Held to the commit: another replica's check-and-record for this user waits.
             _advisory_lock(conn, f"newsbot.questions.{user_id}")
@@ -278,11 +279,9 @@ class PostgresState:
                 " WHERE user_id = %s AND asked_at > %s ORDER BY asked_at",
                 [user_id, window_start],
             )
-            asked = [row[0] for row in rows]
-            if len(asked) >= per_minute:
-                # The question whose leaving the window brings the count under the limit.
-                frees_a_slot = asked[len(asked) - per_minute] + _RATE_WINDOW
-                return (frees_a_slot - now).total_seconds()
+            wait = rate_limit_wait([row[0] for row in rows], now, per_minute)
+            if wait:
+                return wait
             conn.execute("INSERT INTO bot_questions VALUES (%s, %s)", [user_id, now])
         return 0.0
 

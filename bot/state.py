@@ -27,8 +27,9 @@ from retrieval.durable import fsync_path
 SCHEMA_VERSION = 1
 #: The newest article ids remembered per chat as already pushed.
 PUSHED_MEMORY = 10_000
-_PUSH_COUNT_KEPT = timedelta(days=1)
-_RATE_WINDOW = timedelta(seconds=60)
+#: Push messages are counted over this long; question slots over RATE_WINDOW.
+PUSH_COUNT_KEPT = timedelta(days=1)
+RATE_WINDOW = timedelta(seconds=60)
 _FOLLOWS = "SELECT id, chat_id, topic, created_at FROM follows"
 
 _SCHEMA = (
@@ -181,9 +182,7 @@ class SqliteState:
     # -- follows -----------------------------------------------------------------------------
 
     def follow(self, chat_id: int, topic: str, now: datetime) -> tuple[Follow, bool]:
-        topic = " ".join(topic.split())
-        if not topic:
-            raise ValueError("a topic to follow cannot be empty")
+        topic = followed_topic(topic)
         with self._transaction() as conn:
             where = " WHERE chat_id = ? AND topic_key = ?"
             found = conn.execute(_FOLLOWS + where, (chat_id, topic_key(topic))).fetchone()
@@ -211,13 +210,7 @@ class SqliteState:
         """
         with self._transaction() as conn:
             rows = conn.execute(f"{_FOLLOWS} WHERE chat_id = ? ORDER BY id", (chat_id,))
-            followed = [_follow(row) for row in rows]
-            number = int(which) if which.strip().isdecimal() else 0
-            if 1 <= number <= len(followed):
-                found: Follow | None = followed[number - 1]
-            else:
-                key = topic_key(which)
-                found = next((f for f in followed if topic_key(f.topic) == key), None)
+            found = chosen_follow([_follow(row) for row in rows], which)
             if found is not None:
                 conn.execute("DELETE FROM follows WHERE id = ?", (found.id,))
         return found
@@ -245,7 +238,7 @@ class SqliteState:
         """Record one push message to the chat and every article it carried."""
         with self._transaction() as conn:
             conn.execute("INSERT INTO pushes VALUES (?, ?)", (chat_id, _utc(now)))
-            conn.execute("DELETE FROM pushes WHERE sent_at < ?", (_utc(now - _PUSH_COUNT_KEPT),))
+            conn.execute("DELETE FROM pushes WHERE sent_at < ?", (_utc(now - PUSH_COUNT_KEPT),))
             conn.executemany(
                 "INSERT INTO pushed_articles (chat_id, article_id) VALUES (?, ?)"
                 " ON CONFLICT DO NOTHING",
@@ -284,17 +277,15 @@ class SqliteState:
         """
         if per_minute <= 0:
             return 0.0
-        window_start = _utc(now - _RATE_WINDOW)
+        window_start = _utc(now - RATE_WINDOW)
         with self._transaction() as conn:
             conn.execute("DELETE FROM questions WHERE asked_at <= ?", (window_start,))
             rows = conn.execute(
                 "SELECT asked_at FROM questions WHERE user_id = ? ORDER BY asked_at", (user_id,)
             )
-            asked = [row[0] for row in rows]
-            if len(asked) >= per_minute:
-                # The question whose leaving the window brings the count under the limit.
-                frees_a_slot = datetime.fromisoformat(asked[len(asked) - per_minute]) + _RATE_WINDOW
-                return (frees_a_slot - now).total_seconds()
+            wait = rate_limit_wait([datetime.fromisoformat(r[0]) for r in rows], now, per_minute)
+            if wait:
+                return wait
             conn.execute("INSERT INTO questions VALUES (?, ?)", (user_id, _utc(now)))
         return 0.0
 
@@ -342,6 +333,34 @@ def _typed(hint: Any, value: Any) -> Any:
     if hint in (datetime, date):
         return hint.fromisoformat(value)
     return value
+
+
+def followed_topic(topic: str) -> str:
+    """``topic`` as it is stored: whitespace collapsed; an empty one is refused."""
+    topic = " ".join(topic.split())
+    if not topic:
+        raise ValueError("a topic to follow cannot be empty")
+    return topic
+
+
+def chosen_follow(followed: list[Follow], which: str) -> Follow | None:
+    """The follow ``which`` names among ``followed`` (a chat's, in /following order): its
+    number there ("2"), else its topic. A number not in the list is read as a topic, so
+    "2024" can be unfollowed."""
+    number = int(which) if which.strip().isdecimal() else 0
+    if 1 <= number <= len(followed):
+        return followed[number - 1]
+    key = topic_key(which)
+    return next((f for f in followed if topic_key(f.topic) == key), None)
+
+
+def rate_limit_wait(asked: list[datetime], now: datetime, per_minute: int) -> float:
+    """Seconds until a question is allowed, given the times (oldest first) of the user's
+    questions in the window; 0 when one is allowed now."""
+    if len(asked) < per_minute:
+        return 0.0
+    # The question whose leaving the window brings the count under the limit.
+    return (asked[len(asked) - per_minute] + RATE_WINDOW - now).total_seconds()
 
 
 def topic_key(topic: str) -> str:
