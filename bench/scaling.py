@@ -57,10 +57,17 @@ from corpus.errors import NewsbotError
 from retrieval.assistant import NewsAssistant
 from retrieval.chunking import Chunk
 from retrieval.embedding import Embedder
-from retrieval.index import MANIFEST_NAME, VECTORS_NAME, FaissIndex, Manifest, NewContent, commit
-from retrieval.index import locked as index_locked
 from retrieval.settings import RetrievalSettings
-from retrieval.vectors import VectorIndexConfig, describe_index, extend_index
+from retrieval.store.faiss_index import (
+    MANIFEST_NAME,
+    VECTORS_NAME,
+    FaissIndex,
+    Manifest,
+    NewContent,
+    commit,
+)
+from retrieval.store.faiss_index import locked as index_locked
+from retrieval.store.vectors import VectorIndexConfig, describe_index, extend_index
 
 __all__ = ["main", "run"]
 

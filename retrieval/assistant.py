@@ -21,13 +21,14 @@ from corpus.errors import NewsbotError, QuestionError
 from .answer import Answer, Citation, Headlines, compose_answer, within_ranges
 from .digest import compose_digest, topic_of, topic_terms
 from .embedding import Embedder, QueryVectorCache, load_embedder
-from .index import MANIFEST_NAME, FaissIndex, Manifest, index_exists
 from .ingest import IngestReport, ingest
 from .question import QueryPlan
 from .search import Hit, SearchConfig, Searcher
 from .selection import AnswerModel, Vocabulary
 from .settings import RetrievalSettings
 from .sources import SourceStore
+from .store import open_backend
+from .store.base import Manifest, Store, StoreBackend
 from .text import warm_up
 from .timeframe import TimeRange, warm_up_dates
 from .writing import AnswerWriter, ChatClient, CitationChecker
@@ -90,10 +91,11 @@ class NewsAssistant:
         self._query_vectors: QueryVectorCache | None = None
         self._answer_model: AnswerModel | None = None
         self._writer = writer
-        self._index: FaissIndex | None = None
+        self._index: Store | None = None
+        self._backend: StoreBackend | None = None
         self._lock = threading.RLock()
         self._reloading = threading.Lock()  # one thread opens a newer index, the rest go on
-        self._manifest_seen: tuple[int, int, int] | None = None
+        self._manifest_seen: object = None
         self._checked_at = -math.inf
 
     # -- the parts, loaded lazily -----------------------------------------------------------
@@ -150,18 +152,22 @@ class NewsAssistant:
             return self._query_vectors
 
     @property
-    def index(self) -> FaissIndex:
+    def backend(self) -> StoreBackend:
+        """Where the index lives (``NEWSBOT_STORE``): opened once, shared by every question."""
+        with self._lock:
+            if self._backend is None:
+                self._backend = open_backend(self.settings)
+            return self._backend
+
+    @property
+    def index(self) -> Store:
         """The live index, checked against the configured model (name and dimension).
 
         Also where a newer generation on disk is noticed and swapped in (see the class).
         """
         with self._lock:
             if self._index is None:
-                signature = self._manifest_signature()
-                # Check the model name before paying for loading the model.
-                Manifest.read(self.settings.index_dir).check_model(
-                    self.settings.index_dir, self.settings.embedding_model
-                )
+                signature = self.backend.signature()
                 self._index = self._open_checked()
                 self._manifest_seen, self._checked_at = signature, time.monotonic()
                 return self._index
@@ -169,20 +175,15 @@ class NewsAssistant:
         self._reload_if_newer()
         return self._index or index
 
-    def _open_checked(self) -> FaissIndex:
-        return FaissIndex.open(
-            self.settings.index_dir,
-            model=self.settings.embedding_model,
-            dimension=self.embedder.dimension,
-        )
-
-    def _manifest_signature(self) -> tuple[int, int, int] | None:
-        """Identity of manifest.json: a commit replaces the file, so its inode changes."""
+    def _open_checked(self) -> Store:
+        # The model's name is checked before paying for loading the model, its width after.
+        store = self.backend.open(model=self.settings.embedding_model)
         try:
-            stat = (self.settings.index_dir / MANIFEST_NAME).stat()
-        except OSError:
-            return None
-        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            store.manifest.check_model(self.backend.description, dimension=self.embedder.dimension)
+        except NewsbotError:
+            store.close()
+            raise
+        return store
 
     def _reload_if_newer(self) -> None:
         now = time.monotonic()
@@ -192,7 +193,7 @@ class NewsAssistant:
             return  # another thread is opening it; keep answering from the current one
         try:
             self._checked_at = now
-            signature = self._manifest_signature()
+            signature = self.backend.signature()
             if signature is None or signature == self._manifest_seen:
                 return
             self._manifest_seen = signature
@@ -216,16 +217,16 @@ class NewsAssistant:
         finally:
             self._reloading.release()
 
-    def open_index(self) -> FaissIndex:
+    def open_index(self) -> Store:
         """The index without loading the model (for stats and export)."""
-        return FaissIndex.open(self.settings.index_dir)
+        return self.backend.open()
 
     def has_index(self) -> bool:
-        return index_exists(self.settings.index_dir)
+        return self.backend.exists()
 
     def manifest_now(self) -> Manifest | None:
-        """What the live index on disk holds now (None if there is none)."""
-        return Manifest.read(self.settings.index_dir) if self.has_index() else None
+        """What the live index holds now (None if there is none)."""
+        return self.backend.manifest()
 
     def load(self) -> None:
         """Load models, index and word lists now rather than on the first question."""
@@ -307,7 +308,7 @@ class NewsAssistant:
 
     def ingested_since(self, moment: str | None) -> tuple[list[str], str | None]:
         """Articles stored since ``moment`` by any writer (this process, `newsbot refresh`
-        from cron, an ingest), as the live index sees them; see ``FaissIndex``."""
+        from cron, an ingest), as the live index sees them; see ``Store``."""
         return self.index.ingested_since(moment)
 
     def latest(
@@ -341,7 +342,7 @@ class NewsAssistant:
         hits: list[Hit],
         *,
         context: str | None = None,
-        index: FaissIndex | None = None,
+        index: Store | None = None,
         vocabulary: Vocabulary | None = None,
         max_sentences: int | None = None,
         plan: QueryPlan | None = None,
@@ -418,7 +419,7 @@ class NewsAssistant:
         return report
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[FaissIndex]:
+    def _reading(self) -> Iterator[Store]:
         """The live index (a newer one swapped in first, if there is one), or, before the
         first question has loaded it, the one on disk opened for this alone: reading what
         is stored needs no model."""
@@ -450,7 +451,7 @@ class NewsAssistant:
                 last_refresh=SourceStore(self.settings.index_dir).last_round(),
             )
 
-    def _source_status(self, index: FaissIndex) -> tuple[SourceStatus, ...]:
+    def _source_status(self, index: Store) -> tuple[SourceStatus, ...]:
         stored = index.articles_per_feed()
         return tuple(
             SourceStatus(
@@ -471,3 +472,6 @@ class NewsAssistant:
             if self._index is not None:
                 self._index.close()
                 self._index = None
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None

@@ -26,9 +26,8 @@ from corpus.errors import ArticleError
 if TYPE_CHECKING:
     from .answer import Answer
     from .assistant import NewsAssistant
-    from .index import FaissIndex
-    from .lexical import LexicalIndex
     from .search import SearchConfig
+    from .store.base import Lexicon, Store
 
 __all__ = [
     "AnswerScore",
@@ -311,7 +310,7 @@ def evaluate_assistant(
     questions: Sequence[LabelledQuestion],
     *,
     config: SearchConfig | None = None,
-    lexical: LexicalIndex | None = None,
+    lexical: Lexicon | None = None,
     progress: bool = False,
 ) -> EvaluationReport:
     """Score the assistant's own search (top 10) and abstention on ``questions``.
@@ -343,7 +342,7 @@ def evaluate_assistant(
         return evaluate(questions, retrieve, on_question=lambda: bar.update(1))
 
 
-def corpus_now(index: FaissIndex, zone: tzinfo) -> datetime:
+def corpus_now(index: Store, zone: tzinfo) -> datetime:
     """The last moment of the newest article's publication day (now, if none is dated)."""
     newest = index.date_range()[1]
     if newest is None:
@@ -368,7 +367,7 @@ def ablation(
     # Spelling correction comes last, so every row before it takes words as typed.
     no_headers = LexicalIndex.build(c.text for c in assistant.index.all_chunks()).uncorrected()
     headers = assistant.index.lexical.uncorrected()
-    variants: list[tuple[str, SearchConfig, LexicalIndex | None]] = [
+    variants: list[tuple[str, SearchConfig, Lexicon | None]] = [
         ("dense only", replace(plain, mode="dense"), headers),
         ("lexical only (BM25, text)", replace(plain, mode="lexical"), no_headers),
         ("hybrid (weighted), text", replace(plain, mode="hybrid"), no_headers),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Collection, Iterable, Sequence
@@ -16,10 +17,10 @@ from corpus.loaders import load_paths
 
 from .chunking import chunk_article
 from .embedding import Embedder
-from .index import FaissIndex, Manifest, NewContent, commit, index_exists, locked
 from .sentences import sentences_of
 from .settings import RetrievalSettings
-from .vectors import VectorIndexConfig
+from .store import open_backend
+from .store.base import Manifest, NewContent, Store, StoreBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +56,12 @@ def ingest(
     writer to finish.
     """
     started = time.perf_counter()
-    index_dir = settings.index_dir
     timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
-    with locked(index_dir, timeout):
+    backend = open_backend(settings)
+    with contextlib.closing(backend), backend.writing(timeout):
         base = None
-        if index_exists(index_dir) and not rebuild:
-            base = FaissIndex.open(index_dir, model=embedder.name, dimension=embedder.dimension)
+        if backend.exists() and not rebuild:
+            base = backend.open(model=embedder.name, dimension=embedder.dimension)
         seen = base.article_ids() if base else set()
         texts: set[str] = set()  # fingerprints of this run's articles
         manifest = base.manifest if base else None
@@ -86,7 +87,7 @@ def ingest(
                         batch.append(item)
                 if batch and (item is None or len(batch) >= settings.ingest_batch_articles):
                     manifest, new_chunks, base = _commit_and_reopen(
-                        batch, base, settings, embedder, progress
+                        backend, batch, base, settings, embedder, progress
                     )
                     added, chunks, commits = added + len(batch), chunks + new_chunks, commits + 1
                     batch = []
@@ -105,7 +106,7 @@ def ingest(
 
 
 def _already_stored(
-    article_id: str, fingerprint: str, ids: set[str], texts: set[str], base: FaissIndex | None
+    article_id: str, fingerprint: str, ids: set[str], texts: set[str], base: Store | None
 ) -> bool:
     """Stored under its id, or the same text under another address (or earlier this run)."""
     return (
@@ -143,11 +144,11 @@ def update_index(
     with the first commit. Commits hold ``settings.ingest_batch_articles`` articles each.
     """
     timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
-    index_dir = settings.index_dir
-    with locked(index_dir, timeout):
+    backend = open_backend(settings)
+    with contextlib.closing(backend), backend.writing(timeout):
         base = None
-        if index_exists(index_dir):
-            base = FaissIndex.open(index_dir, model=embedder.name, dimension=embedder.dimension)
+        if backend.exists():
+            base = backend.open(model=embedder.name, dimension=embedder.dimension)
         try:
             stored = base.article_ids() if base else set()
             pending = {i for i in remove if i in stored}
@@ -161,7 +162,7 @@ def update_index(
                 if not batch and not gone:
                     break
                 manifest, new_chunks, base = _commit_and_reopen(
-                    batch, base, settings, embedder, progress, remove=gone
+                    backend, batch, base, settings, embedder, progress, remove=gone
                 )
                 chunks, commits, pending = chunks + new_chunks, commits + 1, set()
         finally:
@@ -171,25 +172,29 @@ def update_index(
 
 
 def _commit_and_reopen(
+    backend: StoreBackend,
     batch: list[Article],
-    base: FaissIndex | None,
+    base: Store | None,
     settings: RetrievalSettings,
     embedder: Embedder,
     progress: bool,
     *,
     remove: Collection[str] = (),
-) -> tuple[Manifest, int, FaissIndex]:
+) -> tuple[Manifest, int, Store]:
     """Commit ``batch`` (and ``remove``) on top of ``base``, let go of ``base`` (its
     generation can then be swept) and open the new generation for the next batch."""
-    manifest, chunks = _commit_batch(batch, base, settings, embedder, progress, remove=remove)
+    manifest, chunks = _commit_batch(
+        backend, batch, base, settings, embedder, progress, remove=remove
+    )
     if base is not None:
         base.close()  # closing twice, should the open below fail, is harmless
-    return manifest, chunks, FaissIndex.open(settings.index_dir)
+    return manifest, chunks, backend.open()
 
 
 def _commit_batch(
+    backend: StoreBackend,
     batch: list[Article],
-    base: FaissIndex | None,
+    base: Store | None,
     settings: RetrievalSettings,
     embedder: Embedder,
     progress: bool,
@@ -225,15 +230,13 @@ def _commit_batch(
         if texts
         else np.zeros((0, embedder.dimension), np.float32)
     )
-    manifest = commit(
-        settings.index_dir,
+    manifest = backend.commit(
         NewContent(batch, chunks, vectors, sentences, sentence_vectors),
         base=base,
         model=embedder.name,
         dimension=embedder.dimension,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
-        vector_config=VectorIndexConfig.from_settings(settings),
         remove=remove,
     )
     return manifest, len(chunks)

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import bm25s
 import numpy as np
@@ -25,7 +26,7 @@ from symspellpy import SymSpell, Verbosity
 
 from .text import terms
 
-__all__ = ["LexicalIndex"]
+__all__ = ["BM25_B", "BM25_K1", "LexicalIndex", "spelling_corrections"]
 
 # bm25s logs an INFO line for every empty query; newsbot handles those itself.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -34,8 +35,8 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 # word stops outranking one that has several of them sooner. On the MultiHop-RAG dev split
 # every k1 from 1.0 to 1.3 gave +0.003 to +0.006 MRR@10 over 1.5, on both halves (README).
 # Saved with each index, so an index keeps the k1 it was built with until the next commit.
-_K1 = 1.2
-_B = 0.75
+BM25_K1 = 1.2
+BM25_B = 0.75
 # Corrections: terms shorter than this are left alone (too many near neighbours); up to this
 # length one edit is allowed, beyond it two.
 _MIN_CORRECTED = 4
@@ -56,7 +57,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: Iterable[str]) -> LexicalIndex:
         tokens = [terms(text) or [""] for text in texts]
-        model = bm25s.BM25(k1=_K1, b=_B)
+        model = bm25s.BM25(k1=BM25_K1, b=BM25_B)
         if tokens:
             model.index(tokens, show_progress=False)
         return cls(model, len(tokens))
@@ -96,9 +97,9 @@ class LexicalIndex:
 
     def document_frequency(self, term: str) -> int:
         """How many passages contain ``term``."""
-        return len(self._documents(term))
+        return len(self.documents(term))
 
-    def _documents(self, term: str) -> np.ndarray:
+    def documents(self, term: str) -> np.ndarray:
         """The passages containing ``term``, as sorted row numbers."""
         token = self._model.vocab_dict.get(term) if self._size and term else None
         indptr = self._model.scores["indptr"]
@@ -115,45 +116,15 @@ class LexicalIndex:
         unknown = [t for t in dict.fromkeys(found) if t not in self]
         if not unknown or not self._correct:
             return tuple(found)
-        corrections = self.corrections(unknown, context=[t for t in found if t in self])
+        corrections = spelling_corrections(self, unknown, [t for t in found if t in self])
         return tuple(corrections.get(t, t) for t in found)
-
-    def corrections(self, unknown: Sequence[str], context: Sequence[str]) -> dict[str, str]:
-        """The corpus term each of ``unknown`` was probably meant to be (absent: none).
-
-        Candidates are the known terms fewest edits away. With ``context`` (the question's
-        known terms), each scores the IDF of the context terms it shares a passage with, and
-        one that shares none is no correction; without, the most frequent wins.
-        """
-        beside = [(self._documents(t), self.idf(t)) for t in dict.fromkeys(context)]
-        fixed: dict[str, str] = {}
-        for term in unknown:
-            if len(term) < _MIN_CORRECTED or not term.isalpha():
-                continue
-            edits = 1 if len(term) <= _ONE_EDIT_UP_TO else 2
-            candidates = [s.term for s in self._spell(term, edits)]
-            if not beside:
-                best = max(candidates, key=self.document_frequency, default=None)
-            else:
-                shared = {
-                    c: sum(
-                        idf for docs, idf in beside if np.intersect1d(self._documents(c), docs).size
-                    )
-                    for c in candidates
-                }
-                best = max(
-                    shared, key=lambda c: (shared[c], self.document_frequency(c)), default=None
-                )
-                best = best if best is not None and shared[best] > 0 else None
-            if best is not None:
-                fixed[term] = best
-        return fixed
 
     def warm_up(self) -> None:
         """Build the spelling dictionary now (~2 s per 30,000 terms), not on a user's typo."""
-        self._dictionary()
+        self.speller()
 
-    def _dictionary(self) -> SymSpell:
+    def speller(self) -> SymSpell:
+        """The corpus vocabulary as a SymSpell dictionary, each term counted by its passages."""
         with self._speller_lock:
             if self._speller is None:
                 speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
@@ -163,10 +134,6 @@ class LexicalIndex:
                         speller.create_dictionary_entry(known, int(frequency[token]))
                 self._speller = speller
             return self._speller
-
-    def _spell(self, term: str, edits: int) -> list:
-        """SymSpell's closest known terms."""
-        return self._dictionary().lookup(term, Verbosity.CLOSEST, max_edit_distance=edits)
 
     def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every passage for ``query`` (zeros if no term is known).
@@ -179,3 +146,48 @@ class LexicalIndex:
         if not ids:
             return np.zeros(self._size, dtype=np.float32)
         return np.asarray(self._model.get_scores_from_ids(ids, weight_mask=weights), np.float32)
+
+
+class _Vocabulary(Protocol):
+    def __contains__(self, term: object) -> bool: ...
+    def idf(self, term: str) -> float: ...
+    def document_frequency(self, term: str) -> int: ...
+    def documents(self, term: str) -> np.ndarray: ...
+    def speller(self) -> SymSpell: ...
+
+
+def spelling_corrections(
+    vocabulary: _Vocabulary, unknown: Sequence[str], context: Sequence[str]
+) -> dict[str, str]:
+    """The corpus term each of ``unknown`` was probably meant to be (absent: none).
+
+    Candidates are the known terms fewest edits away. With ``context`` (the question's
+    known terms), each scores the IDF of the context terms it shares a passage with, and
+    one that shares none is no correction; without, the most frequent wins.
+    """
+    beside = [(vocabulary.documents(t), vocabulary.idf(t)) for t in dict.fromkeys(context)]
+    fixed: dict[str, str] = {}
+    for term in unknown:
+        if len(term) < _MIN_CORRECTED or not term.isalpha():
+            continue
+        edits = 1 if len(term) <= _ONE_EDIT_UP_TO else 2
+        found = vocabulary.speller().lookup(term, Verbosity.CLOSEST, max_edit_distance=edits)
+        candidates = [s.term for s in found]
+        if not beside:
+            best = max(candidates, key=vocabulary.document_frequency, default=None)
+        else:
+            shared = {
+                c: sum(
+                    idf
+                    for docs, idf in beside
+                    if np.intersect1d(vocabulary.documents(c), docs).size
+                )
+                for c in candidates
+            }
+            best = max(
+                shared, key=lambda c: (shared[c], vocabulary.document_frequency(c)), default=None
+            )
+            best = best if best is not None and shared[best] > 0 else None
+        if best is not None:
+            fixed[term] = best
+    return fixed

@@ -14,6 +14,7 @@ fetches again whatever was not stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,10 +27,11 @@ from corpus.fetching import Fetcher, Validators
 from corpus.web import SourceReport, WebArticle, WebRound, collect, is_url, url_list_file
 
 from .embedding import Embedder
-from .index import FaissIndex, Manifest, index_exists
 from .ingest import update_index
 from .settings import RetrievalSettings
 from .sources import SourceStore
+from .store import open_backend
+from .store.base import Manifest, Store
 
 __all__ = ["RefreshReport", "configured_sources", "refresh"]
 
@@ -137,13 +139,17 @@ def refresh(
     round_ = asyncio.run(_collect(sources, settings, known, progress))
     fetched = time.perf_counter()
 
-    base = FaissIndex.open(settings.index_dir) if index_exists(settings.index_dir) else None
+    backend = open_backend(settings)
     try:
-        sorted_ = _sort(round_.articles, base, settings if expire else None)
-        expired = _expired(base, settings, len(sorted_.new)) if expire and base else set()
+        base = backend.open() if backend.exists() else None
+        try:
+            sorted_ = _sort(round_.articles, base, settings if expire else None)
+            expired = _expired(base, settings, len(sorted_.new)) if expire and base else set()
+        finally:
+            if base is not None:
+                base.close()
     finally:
-        if base is not None:
-            base.close()
+        backend.close()
     # Each article remembers the source it came through, for per-source counts (stats).
     to_store = [
         replace(w.article, extra={**w.article.extra, "feed": w.source})
@@ -152,8 +158,9 @@ def refresh(
     manifest = None
     if to_store or expired:
         manifest = update_index(settings, embedder, add=to_store, remove=expired).manifest
-    elif index_exists(settings.index_dir):
-        manifest = Manifest.read(settings.index_dir)
+    else:
+        with contextlib.closing(open_backend(settings)) as backend:
+            manifest = backend.manifest()
     stored = time.perf_counter()
 
     report = RefreshReport(
@@ -218,7 +225,7 @@ class _Sorted:
 
 
 def _sort(
-    found: Sequence[WebArticle], base: FaissIndex | None, retention: RetrievalSettings | None
+    found: Sequence[WebArticle], base: Store | None, retention: RetrievalSettings | None
 ) -> _Sorted:
     result = _Sorted()
     cutoff = _cutoff(retention)
@@ -247,7 +254,7 @@ def _cutoff(settings: RetrievalSettings | None) -> datetime | None:
     return datetime.now(UTC) - timedelta(days=settings.keep_days)
 
 
-def _expired(base: FaissIndex, settings: RetrievalSettings, arriving: int) -> set[str]:
+def _expired(base: Store, settings: RetrievalSettings, arriving: int) -> set[str]:
     """Ids past ``NEWSBOT_KEEP_DAYS``, then the oldest beyond ``NEWSBOT_MAX_ARTICLES``."""
     cutoff = _cutoff(settings)
     dated = []

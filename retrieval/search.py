@@ -28,10 +28,9 @@ import numpy as np
 
 from .chunking import Chunk
 from .embedding import Embedder, QueryVectorCache
-from .index import FaissIndex
-from .lexical import LexicalIndex
 from .question import QueryPart, QueryPlan, plan_question, source_matcher
 from .sentences import Sentence
+from .store.base import Lexicon, Store
 from .timeframe import REPORTED_WITHIN, TimeRange
 
 if TYPE_CHECKING:
@@ -122,11 +121,11 @@ class Searcher:
 
     def __init__(
         self,
-        index: FaissIndex,
+        index: Store,
         embedder: Embedder,
         config: SearchConfig | None = None,
         *,
-        lexical: LexicalIndex | None = None,
+        lexical: Lexicon | None = None,
         query_vectors: QueryVectorCache | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:

@@ -29,12 +29,12 @@ import numpy as np
 
 from .text import split_sentences, terms
 
-__all__ = ["Sentence", "SentenceIndex", "sentences_of"]
+__all__ = ["SCALE", "Sentence", "SentenceIndex", "quantized", "sentences_of"]
 
 _ARRAYS = ("chunk_ptr", "spans", "term_ptr", "term_ids", "vectors")
 _VOCABULARY = "vocabulary.json"
 # Unit vectors stored as int8: cosines move by about 0.002, at a quarter of float32's size.
-_SCALE = 127.0
+SCALE = 127.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ def sentences_of(text: str) -> tuple[Sentence, ...]:
 
 def quantized(vectors: np.ndarray) -> np.ndarray:
     """Unit vectors as the int8 rows :class:`SentenceIndex` stores."""
-    return np.clip(np.rint(np.asarray(vectors, np.float32) * _SCALE), -127, 127).astype(np.int8)
+    return np.clip(np.rint(np.asarray(vectors, np.float32) * SCALE), -127, 127).astype(np.int8)
 
 
 class SentenceIndex:
@@ -192,13 +192,17 @@ class SentenceIndex:
             )
         )
 
+    def vectors(self, row: int) -> np.ndarray:
+        """The sentence vectors of ``row`` as stored (int8, unit vector × 127)."""
+        return np.asarray(self._vectors[int(self._chunk_ptr[row]) : int(self._chunk_ptr[row + 1])])
+
     def similarities(self, row: int, query: np.ndarray) -> np.ndarray:
         """Cosine of each sentence of ``row`` (in order) with the unit vector ``query``."""
         first, last = int(self._chunk_ptr[row]), int(self._chunk_ptr[row + 1])
         block = self._vectors[first:last]
         if not block.size:
             return np.zeros(last - first, np.float32)
-        return (block.astype(np.float32) @ np.asarray(query, np.float32)) / _SCALE
+        return (block.astype(np.float32) @ np.asarray(query, np.float32)) / SCALE
 
     def best_similarities(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
         """For each row, the highest cosine of one of its sentences with ``query``."""
@@ -208,7 +212,7 @@ class SentenceIndex:
         sentence_ids = _ranges(first, last)
         if not len(sentence_ids):
             return result
-        cosines = (self._vectors[sentence_ids].astype(np.float32) @ query) / _SCALE
+        cosines = (self._vectors[sentence_ids].astype(np.float32) @ query) / SCALE
         np.maximum.at(result, np.repeat(np.arange(len(rows_)), last - first), cosines)
         return result
 

@@ -38,6 +38,27 @@ class RetrievalSettings(BaseSettings):
     )
 
     index_dir: Path = Field(default_factory=default_index_dir, description="Index directory.")
+    store: Literal["faiss", "postgres"] = Field(
+        "faiss",
+        description=(
+            "Where articles, vectors and the bot's state live: FAISS + files in index_dir "
+            "(one machine), or PostgreSQL + pgvector at database_url (a worker and replicas)."
+        ),
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description=(
+            "The PostgreSQL primary (libpq URL or conninfo; may hold a password), for "
+            "store=postgres: every write goes here."
+        ),
+    )
+    database_replica_urls: SecretStr | None = Field(
+        None,
+        description=(
+            "Read replicas of that database, comma-separated: questions are read there, a "
+            "replica that fails is skipped for 30 s. Empty: reads go to the primary."
+        ),
+    )
     embedding_model: str = Field(
         PACKAGED_MODEL,
         description="sentence-transformers model name or local path; the default is packaged.",
@@ -132,6 +153,21 @@ class RetrievalSettings(BaseSettings):
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def replica_urls(self) -> list[str]:
+        value = self.database_replica_urls.get_secret_value() if self.database_replica_urls else ""
+        return [url.strip() for url in value.split(",") if url.strip()]
+
+    @model_validator(mode="after")
+    def _database_named(self) -> RetrievalSettings:
+        if self.store == "postgres" and not (
+            self.database_url and self.database_url.get_secret_value().strip()
+        ):
+            raise ValueError(
+                "NEWSBOT_STORE=postgres needs NEWSBOT_DATABASE_URL, e.g. "
+                "postgresql://newsbot@db.example/newsbot (a password may go in ~/.pgpass)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RetrievalSettings:

@@ -18,9 +18,9 @@ import pytest
 
 from corpus.errors import IndexStoreError
 from retrieval.assistant import NewsAssistant
-from retrieval.index import MANIFEST_NAME, Manifest
 from retrieval.ingest import ingest
 from retrieval.settings import RetrievalSettings
+from retrieval.store.faiss_index import MANIFEST_NAME, Manifest
 
 DATA = Path(__file__).parents[1] / "data"
 LIMA = "Who met whom in Lima?"

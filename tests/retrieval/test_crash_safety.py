@@ -24,9 +24,9 @@ import pytest
 
 from corpus.articles import Article
 from corpus.loaders import load_path, sample_corpus_dir
-from retrieval.index import MANIFEST_NAME, FaissIndex, Manifest, index_exists
 from retrieval.ingest import ingest
 from retrieval.settings import PACKAGED_MODEL, RetrievalSettings
+from retrieval.store.faiss_index import MANIFEST_NAME, FaissIndex, Manifest, index_exists
 
 FORKER = Path(__file__).with_name("ingest_forker.py")
 ROOT = Path(__file__).parents[2]

@@ -8,9 +8,9 @@ import pytest
 
 from corpus.errors import IndexStoreError
 from corpus.loaders import sample_corpus_dir
-from retrieval.index import MANIFEST_NAME, VECTORS_NAME, FaissIndex, Manifest, locked
 from retrieval.ingest import ingest
 from retrieval.settings import PACKAGED_MODEL, RetrievalSettings
+from retrieval.store.faiss_index import MANIFEST_NAME, VECTORS_NAME, FaissIndex, Manifest, locked
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -106,7 +106,7 @@ def test_a_crash_mid_write_leaves_the_previous_index_usable(
     def crash(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr("retrieval.index.faiss.write_index", crash)
+    monkeypatch.setattr("retrieval.store.faiss_index.faiss.write_index", crash)
     with pytest.raises(OSError, match="simulated"):
         ingest([DATA / "extra-article.md"], settings, embedder)
     monkeypatch.undo()

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from corpus.errors import IndexStoreError
-from retrieval.index import (
+from retrieval.ingest import ingest
+from retrieval.settings import PACKAGED_MODEL, RetrievalSettings
+from retrieval.store.faiss_index import (
     LEXICAL_NAME,
     MANIFEST_NAME,
     ROWS_NAME,
@@ -27,8 +29,6 @@ from retrieval.index import (
     Manifest,
     RowMetadata,
 )
-from retrieval.ingest import ingest
-from retrieval.settings import PACKAGED_MODEL, RetrievalSettings
 
 DATA = Path(__file__).parents[1] / "data"
 

@@ -10,9 +10,9 @@ import pytest
 
 from corpus import Article, load_path
 from retrieval.assistant import NewsAssistant
-from retrieval.index import FaissIndex
 from retrieval.ingest import ingest, update_index
 from retrieval.settings import RetrievalSettings
+from retrieval.store.faiss_index import FaissIndex
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 from corpus.loaders import sample_corpus_dir
-from retrieval.index import FaissIndex, Manifest
 from retrieval.ingest import ingest
 from retrieval.settings import RetrievalSettings
+from retrieval.store.faiss_index import FaissIndex, Manifest
 
 DATA = Path(__file__).parents[1] / "data"
 

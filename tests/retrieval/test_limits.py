@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from corpus.loaders import MAX_ARTICLE_CHARS, MAX_FILE_BYTES
-from retrieval.index import Manifest
 from retrieval.ingest import ingest
 from retrieval.settings import RetrievalSettings
+from retrieval.store.faiss_index import Manifest
 
 DATA = Path(__file__).parents[1] / "data"
 

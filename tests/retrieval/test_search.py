@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from corpus.articles import Article
 from corpus.errors import QuestionError
 from retrieval.assistant import NewsAssistant
-from retrieval.index import FaissIndex
 from retrieval.search import SearchConfig, Searcher, _Ranked, top_rows
 from retrieval.settings import RetrievalSettings
+from retrieval.store.faiss_index import FaissIndex
 
 
 def test_hits_are_ranked_by_score_and_carry_metadata(sample_assistant):

@@ -9,9 +9,9 @@ import pytest
 
 from corpus.errors import IndexStoreError
 from retrieval.assistant import NewsAssistant
-from retrieval.index import SENTENCES_NAME, FaissIndex, Manifest
 from retrieval.sentences import SentenceIndex, sentences_of
 from retrieval.settings import RetrievalSettings
+from retrieval.store.faiss_index import SENTENCES_NAME, FaissIndex, Manifest
 
 LIMA = "Who met whom in Lima?"
 

@@ -8,10 +8,17 @@ import numpy as np
 from corpus.articles import Article
 from retrieval.assistant import NewsAssistant
 from retrieval.chunking import Chunk
-from retrieval.index import VECTORS_NAME, FaissIndex, Manifest, NewContent, commit, locked
 from retrieval.ingest import ingest
 from retrieval.settings import RetrievalSettings
-from retrieval.vectors import VectorIndexConfig, extend_index
+from retrieval.store.faiss_index import (
+    VECTORS_NAME,
+    FaissIndex,
+    Manifest,
+    NewContent,
+    commit,
+    locked,
+)
+from retrieval.store.vectors import VectorIndexConfig, extend_index
 
 DATA = Path(__file__).parents[1] / "data"
 

@@ -10,10 +10,10 @@ import pytest
 
 from corpus.errors import ConfigurationError
 from retrieval.assistant import NewsAssistant
-from retrieval.index import FaissIndex
 from retrieval.refresh import configured_sources, refresh
 from retrieval.settings import RetrievalSettings
 from retrieval.sources import SourceStore
+from retrieval.store.faiss_index import FaissIndex
 
 from .fake_web import FakeSite, Page, article_page, atom, opml, rss
 

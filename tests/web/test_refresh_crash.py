@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.index import FaissIndex, index_exists
 from retrieval.settings import PACKAGED_MODEL
+from retrieval.store.faiss_index import FaissIndex, index_exists
 
 from ..retrieval.test_crash_safety import FORKER, ROOT, Forker, _committed_count, _staging
 from .fake_web import FakeSite, Page, article_page, rss

@@ -34,7 +34,6 @@ import threading
 import weakref
 import zipfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,14 +49,24 @@ except ImportError:  # Windows
 from corpus.articles import Article, content_fingerprint
 from corpus.errors import IndexStoreError
 
-from .chunking import Chunk
-from .durable import publish_directory, write_atomically
-from .lexical import LexicalIndex
-from .sentences import Sentence, SentenceIndex, sentences_of
-from .timeframe import TimeRange
+from ..chunking import Chunk
+from ..durable import publish_directory
+from ..lexical import LexicalIndex
+from ..sentences import SentenceIndex
+from .base import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    Manifest,
+    NewContent,
+    RowMetadata,
+    Store,
+    damaged,
+    publication_arrays,
+)
 from .vectors import VectorIndexConfig, extend_index, nearest, stored_vectors
 
 __all__ = [
+    "FaissBackend",
     "FaissIndex",
     "Manifest",
     "NewContent",
@@ -67,8 +76,6 @@ __all__ = [
     "sweep_unused",
 ]
 
-FORMAT_VERSION = 3
-MANIFEST_NAME = "manifest.json"
 VECTORS_NAME = "vectors.faiss"
 STORE_NAME = "store.sqlite"
 LEXICAL_NAME = "lexical"
@@ -110,203 +117,6 @@ CREATE INDEX IF NOT EXISTS fingerprints_by_value ON fingerprints(fingerprint);
 -- What a running bot asks every minute: which articles were stored since it last looked.
 CREATE INDEX IF NOT EXISTS articles_by_ingest ON articles(ingested_at);
 """
-
-
-@dataclass(frozen=True, slots=True)
-class RowMetadata:
-    """Article facts per vector row, as arrays for vectorised boosts and filters.
-
-    ``outlet_codes[row]`` indexes ``outlets`` (-1: unknown); ``published_at`` is the
-    publication instant in seconds since the epoch (NaN: unknown; a time without an offset
-    is taken as UTC) and ``published_days`` the calendar date printed on the article, as a
-    proleptic ordinal (0: unknown); ``article_codes`` tell rows of the same article apart
-    without fetching them.
-    """
-
-    outlets: tuple[str, ...]
-    outlet_codes: np.ndarray
-    published_at: np.ndarray
-    published_days: np.ndarray
-    article_codes: np.ndarray
-
-    def save(self, path: Path) -> None:
-        with path.open("wb") as file:
-            np.savez(
-                file,
-                outlets=np.array(self.outlets, dtype=str),
-                outlet_codes=self.outlet_codes,
-                published_at=self.published_at,
-                published_days=self.published_days,
-                article_codes=self.article_codes,
-            )
-
-    @classmethod
-    def load(cls, path: Path) -> RowMetadata | None:
-        """The saved arrays; None for a file written before publication times were kept."""
-        with np.load(path, allow_pickle=False) as data:
-            if "published_at" not in data:
-                return None
-            return cls(
-                tuple(str(o) for o in data["outlets"]),
-                data["outlet_codes"],
-                data["published_at"],
-                data["published_days"],
-                data["article_codes"],
-            )
-
-    def extended(
-        self, articles: Sequence[Article], chunks: Sequence[Chunk], codes: dict[str, int]
-    ) -> RowMetadata:
-        """These rows plus one per chunk; ``codes`` gives each article's code."""
-        outlets = list(self.outlets)
-        code_of = {name: i for i, name in enumerate(outlets)}
-        for article in articles:
-            if article.source is not None and article.source not in code_of:
-                code_of[article.source] = len(outlets)
-                outlets.append(article.source)
-        by_id = {a.id: a for a in articles}
-        published = [by_id[c.article_id].published for c in chunks]
-        at, days = publication_arrays(published)
-        return RowMetadata(
-            tuple(outlets),
-            np.concatenate(
-                [
-                    self.outlet_codes,
-                    np.array(
-                        [code_of.get(by_id[c.article_id].source or "", -1) for c in chunks],
-                        dtype=np.int32,
-                    ),
-                ]
-            ),
-            np.concatenate([self.published_at, at]),
-            np.concatenate([self.published_days, days]),
-            np.concatenate(
-                [self.article_codes, np.array([codes[c.article_id] for c in chunks], np.int64)]
-            ),
-        )
-
-    def selected(self, rows: np.ndarray) -> RowMetadata:
-        """Only ``rows``, renumbered from 0 (the outlet names are kept as they are)."""
-        return RowMetadata(
-            self.outlets,
-            self.outlet_codes[rows],
-            self.published_at[rows],
-            self.published_days[rows],
-            self.article_codes[rows],
-        )
-
-    @classmethod
-    def empty(cls) -> RowMetadata:
-        return cls(
-            (),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.float64),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int64),
-        )
-
-    def __len__(self) -> int:
-        return len(self.outlet_codes)
-
-    def published_by(self, outlets: Iterable[str]) -> np.ndarray:
-        """Which rows come from one of ``outlets``."""
-        wanted = set(outlets)
-        return np.isin(self.outlet_codes, [i for i, n in enumerate(self.outlets) if n in wanted])
-
-    def published_in(self, ranges: Iterable[TimeRange]) -> np.ndarray:
-        """Which rows were published in one of ``ranges``: by the date printed on the
-        article for whole days, by the instant otherwise. Undated rows are in none."""
-        inside = np.zeros(len(self), dtype=bool)
-        for r in ranges:
-            if r.whole_days:
-                first, last = r.first_day.toordinal(), r.last_day.toordinal()
-                inside |= (self.published_days >= first) & (self.published_days <= last)
-            else:
-                start, end = r.start.timestamp(), r.end.timestamp()
-                with np.errstate(invalid="ignore"):
-                    inside |= (self.published_at >= start) & (self.published_at < end)
-        return inside
-
-    def age_days(self, now: datetime) -> np.ndarray:
-        """Days from each row's publication to ``now`` (NaN: undated; never below 0)."""
-        return np.maximum((now.timestamp() - self.published_at) / 86_400.0, 0.0)
-
-
-def publication_arrays(published: Sequence[datetime | None]) -> tuple[np.ndarray, np.ndarray]:
-    """``published_at`` and ``published_days`` (see :class:`RowMetadata`) for these times."""
-    at = np.array(
-        [
-            (p if p.tzinfo else p.replace(tzinfo=UTC)).timestamp() if p else np.nan
-            for p in published
-        ],
-        dtype=np.float64,
-    )
-    days = np.array([p.toordinal() if p else 0 for p in published], dtype=np.int32)
-    return at, days
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """What an index holds and how it was built; written last, read first."""
-
-    format_version: int
-    generation: str
-    model: str
-    dimension: int
-    article_count: int
-    chunk_count: int
-    corpus_fingerprint: str
-    chunk_size: int
-    chunk_overlap: int
-    newest_published: str | None
-    created_at: str
-
-    @classmethod
-    def read(cls, index_dir: Path) -> Manifest:
-        path = index_dir / MANIFEST_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise IndexStoreError(
-                f"no index at {index_dir}: build one with `newsbot ingest PATH...`"
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _damaged(index_dir, f"{MANIFEST_NAME} is unreadable ({exc})") from None
-        if not isinstance(data, dict):
-            raise _damaged(index_dir, f"{MANIFEST_NAME} is not a JSON object")
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise IndexStoreError(
-                f"the index at {index_dir} has format version {version!r}, but this newsbot "
-                f"reads version {FORMAT_VERSION}: rebuild it with "
-                "`newsbot ingest --rebuild PATH...`"
-            )
-        try:
-            return cls(**{name: data[name] for name in cls.__dataclass_fields__})
-        except (KeyError, TypeError) as exc:
-            raise _damaged(index_dir, f"{MANIFEST_NAME} lacks a field ({exc})") from None
-
-    def check_model(
-        self, index_dir: Path, model: str | None = None, dimension: int | None = None
-    ) -> None:
-        """Raise unless vectors of ``model`` (``dimension`` wide) can be searched here."""
-        if model is not None and self.model != model:
-            raise IndexStoreError(
-                f"the index at {index_dir} was built with model {self.model!r} "
-                f"(dimension {self.dimension}), but the configured model is {model!r}"
-                f"{f' (dimension {dimension})' if dimension else ''}: set "
-                f"NEWSBOT_EMBEDDING_MODEL={self.model} or rebuild with "
-                "`newsbot ingest --rebuild PATH...`"
-            )
-        if dimension is not None and self.dimension != dimension:
-            raise IndexStoreError(
-                f"the index at {index_dir} holds {self.dimension}-dimensional vectors, but "
-                f"model {model or self.model!r} makes {dimension}-dimensional ones: "
-                "rebuild with `newsbot ingest --rebuild PATH...`"
-            )
-
-    def write(self, index_dir: Path) -> None:
-        write_atomically(index_dir / MANIFEST_NAME, json.dumps(asdict(self), indent=2) + "\n")
 
 
 def index_exists(index_dir: Path) -> bool:
@@ -355,12 +165,12 @@ class FaissIndex:
         vectors_path, db_path = generation / VECTORS_NAME, generation / STORE_NAME
         for path in (vectors_path, db_path):
             if not path.is_file():
-                raise _damaged(index_dir, f"{path.relative_to(index_dir)} is missing")
+                raise damaged(index_dir, f"{path.relative_to(index_dir)} is missing")
         try:
             vectors = faiss.read_index(str(vectors_path))
         except RuntimeError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-            raise _damaged(index_dir, f"{VECTORS_NAME} cannot be read ({first_line})") from None
+            raise damaged(index_dir, f"{VECTORS_NAME} cannot be read ({first_line})") from None
         lexical = _open_lexical(index_dir, generation / LEXICAL_NAME, manifest.chunk_count)
         index = cls(index_dir, manifest, vectors, lexical, db_path)
         index._reader = reader
@@ -376,17 +186,17 @@ class FaissIndex:
             )
             (stored_articles,) = self._aggregate("SELECT COUNT(*) FROM articles")
         except sqlite3.DatabaseError as exc:
-            raise _damaged(self.index_dir, f"{STORE_NAME} cannot be read ({exc})") from None
+            raise damaged(self.index_dir, f"{STORE_NAME} cannot be read ({exc})") from None
         m = self.manifest
         if self._vectors.d != m.dimension:
-            raise _damaged(
+            raise damaged(
                 self.index_dir,
                 f"vectors have dimension {self._vectors.d}, manifest says {m.dimension}",
             )
         if not (self._vectors.ntotal == chunks == m.chunk_count) or not (
             stored_articles == chunked_articles == m.article_count
         ):
-            raise _damaged(
+            raise damaged(
                 self.index_dir,
                 f"{self._vectors.ntotal} vectors, {chunks} chunks and {stored_articles} "
                 f"articles ({chunked_articles} with chunks) stored, but the manifest says "
@@ -461,11 +271,11 @@ class FaissIndex:
                 try:
                     sentences = SentenceIndex.load(directory)
                 except (OSError, ValueError) as exc:
-                    raise _damaged(
+                    raise damaged(
                         self.index_dir, f"{SENTENCES_NAME}/ cannot be read ({exc})"
                     ) from None
                 if len(sentences) != len(self):
-                    raise _damaged(
+                    raise damaged(
                         self.index_dir,
                         f"{SENTENCES_NAME}/ covers {len(sentences)} passages, "
                         f"the manifest says {len(self)}",
@@ -494,9 +304,9 @@ class FaissIndex:
                 try:
                     meta = RowMetadata.load(path)
                 except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-                    raise _damaged(self.index_dir, f"{ROWS_NAME} cannot be read ({exc})") from None
+                    raise damaged(self.index_dir, f"{ROWS_NAME} cannot be read ({exc})") from None
                 if meta is not None and len(meta) != len(self):
-                    raise _damaged(
+                    raise damaged(
                         self.index_dir,
                         f"{ROWS_NAME} covers {len(meta)} passages, the manifest says {len(self)}",
                     )
@@ -644,29 +454,63 @@ class FaissIndex:
 # -- writing -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NewContent:
-    """Articles, their chunks and the chunks' vectors, to append to an index.
+class FaissBackend:
+    """The embedded store: FAISS + files in one directory (``index_dir``)."""
 
-    ``sentences`` are each chunk's sentences (:func:`sentences_of`) and
-    ``sentence_vectors`` one vector per sentence, in that order.
-    """
+    kind = "faiss"
 
-    articles: Sequence[Article]
-    chunks: Sequence[Chunk]
-    vectors: np.ndarray
-    sentences: Sequence[tuple[Sentence, ...]]
-    sentence_vectors: np.ndarray
+    def __init__(self, index_dir: Path, vector_config: VectorIndexConfig | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.description = str(self.index_dir)
+        self.vector_config = vector_config
 
-    @classmethod
-    def with_passage_vectors(
-        cls, articles: Sequence[Article], chunks: Sequence[Chunk], vectors: np.ndarray
-    ) -> NewContent:
-        """Content whose sentences take their passage's vector: for indexes built from
-        synthetic vectors, without a model (tests, the scaling bench)."""
-        sentences = [sentences_of(c.text) for c in chunks]
-        counts = [len(row) for row in sentences]
-        return cls(articles, chunks, vectors, sentences, np.repeat(vectors, counts, axis=0))
+    def exists(self) -> bool:
+        return index_exists(self.index_dir)
+
+    def open(self, *, model: str | None = None, dimension: int | None = None) -> FaissIndex:
+        return FaissIndex.open(self.index_dir, model=model, dimension=dimension)
+
+    def manifest(self) -> Manifest | None:
+        return Manifest.read(self.index_dir) if self.exists() else None
+
+    def signature(self) -> tuple[int, int, int] | None:
+        """The manifest file's identity: ``commit`` replaces it, so any commit changes it."""
+        try:
+            stat = (self.index_dir / MANIFEST_NAME).stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def writing(self, timeout: float = 0) -> contextlib.AbstractContextManager[None]:
+        return locked(self.index_dir, timeout)
+
+    def commit(
+        self,
+        new: NewContent,
+        *,
+        base: Store | None,
+        model: str,
+        dimension: int,
+        chunk_size: int,
+        chunk_overlap: int,
+        remove: Collection[str] = (),
+    ) -> Manifest:
+        if base is not None and not isinstance(base, FaissIndex):
+            raise TypeError(f"a FAISS index builds on a FaissIndex, not {type(base).__name__}")
+        return commit(
+            self.index_dir,
+            new,
+            base=base,
+            model=model,
+            dimension=dimension,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            vector_config=self.vector_config,
+            remove=remove,
+        )
+
+    def close(self) -> None:
+        """Nothing held: each opened generation is closed by its reader."""
 
 
 def write_lock(index_dir: Path, timeout: float = 0) -> FileLock:
@@ -971,19 +815,12 @@ def _open_lexical(index_dir: Path, directory: Path, size: int) -> LexicalIndex:
         documents = json.loads(params.read_text(encoding="utf-8"))["num_docs"] if size else 0
     except Exception as exc:  # bm25s reports a damaged file as anything from OSError on
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise _damaged(index_dir, f"{LEXICAL_NAME}/ cannot be read ({reason})") from None
+        raise damaged(index_dir, f"{LEXICAL_NAME}/ cannot be read ({reason})") from None
     if documents != size:
-        raise _damaged(
+        raise damaged(
             index_dir, f"{LEXICAL_NAME}/ holds {documents} passages, the manifest says {size}"
         )
     return lexical
-
-
-def _damaged(index_dir: Path, what: str) -> IndexStoreError:
-    return IndexStoreError(
-        f"the index at {index_dir} is damaged: {what}. Nothing was changed; rebuild it with "
-        "`newsbot ingest --rebuild PATH...`"
-    )
 
 
 def _article_to_row(article: Article, ingested_at: str) -> tuple:

@@ -42,7 +42,7 @@ import faiss
 import numpy as np
 
 if TYPE_CHECKING:
-    from .settings import RetrievalSettings
+    from ..settings import RetrievalSettings
 
 __all__ = ["VectorIndexConfig", "describe_index", "extend_index", "nearest", "stored_vectors"]
 

@@ -1,0 +1,992 @@
+"""The store in PostgreSQL + pgvector: one database that a worker writes and replicas read.
+
+Tables (schema ``store``, version in ``newsbot_schema``; see ``_MIGRATIONS``):
+
+    store_manifest   one row: generation, model, dimension, counts, BM25 length total
+    articles         cleaned text and metadata, keyed by the article id
+    passages         offsets into the article, the vector (``halfvec``, HNSW cosine index),
+                     the BM25 length, and the passage's sentences with their 8-bit vectors
+    terms            the lexical vocabulary with each term's document frequency
+    postings         (term, passage, term frequency): BM25 computed from these statistics
+                     gives exactly the scores the FAISS backend's bm25s index gives
+
+A commit is one transaction: removals, COPY of the new rows, statistics and the next
+generation number land together or not at all, and a second writer waits on an advisory
+lock. Readers see committed data; an opened :class:`PostgresStore` numbers passages 0 … n-1
+by id (its rows, as the search wants them) and keeps the small per-row arrays in memory. A
+passage removed after that is skipped when asked for, and the reader reloads when it sees a
+newer generation (``NewsAssistant``), as with the FAISS backend.
+
+Articles, passages and their statistics are keyed by the article id first, the natural
+distribution key should the tables ever be sharded; that is not tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from corpus.articles import Article, content_fingerprint
+from corpus.errors import ConfigurationError, IndexStoreError
+
+from ..chunking import Chunk
+from ..lexical import BM25_B, BM25_K1, spelling_corrections
+from ..sentences import SCALE, Sentence, SentenceIndex, quantized
+from ..text import terms
+from .base import FORMAT_VERSION, Manifest, NewContent, RowMetadata, Store, publication_arrays
+from .pg_schema import advisory_lock, apply_migrations, describe, lock_key, schema_version
+from .vectors import EXACT_FILTERED_UP_TO
+
+__all__ = ["PostgresBackend", "PostgresLexicon", "PostgresStore", "migrate"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+COMPONENT = "store"
+_WRITE_LOCK = "newsbot_store_write"
+# HNSW candidates looked at per search: at least the k asked for (pgvector returns no more).
+_MIN_EF_SEARCH = 100
+# A replica that failed is not asked again for this long.
+REPLICA_RETRY_SECONDS = 30.0
+_SENTENCE_CACHE = 4096
+
+_MIGRATIONS = [
+    (
+        1,
+        (
+            "CREATE EXTENSION IF NOT EXISTS vector",
+            """CREATE TABLE store_manifest (
+                id boolean PRIMARY KEY DEFAULT true CHECK (id),
+                generation bigint NOT NULL DEFAULT 0,
+                model text, dimension integer, chunk_size integer, chunk_overlap integer,
+                article_count bigint NOT NULL DEFAULT 0,
+                passage_count bigint NOT NULL DEFAULT 0,
+                total_length bigint NOT NULL DEFAULT 0,
+                created_at timestamptz)""",
+            "INSERT INTO store_manifest DEFAULT VALUES",
+            """CREATE TABLE articles (
+                id text PRIMARY KEY,
+                seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+                title text NOT NULL, body text NOT NULL, url text, source text,
+                published text, published_at timestamptz,
+                language text NOT NULL, extra jsonb NOT NULL,
+                fingerprint text NOT NULL, ingested_at text NOT NULL)""",
+            "CREATE INDEX articles_by_published ON articles (published_at)",
+            "CREATE INDEX articles_by_ingest ON articles (ingested_at)",
+            "CREATE INDEX articles_by_fingerprint ON articles (fingerprint)",
+            """CREATE TABLE passages (
+                article_id text NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+                position integer NOT NULL,
+                id bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+                start integer NOT NULL, "end" integer NOT NULL,
+                length integer NOT NULL,
+                embedding halfvec NOT NULL,
+                sentences jsonb NOT NULL,
+                sentence_vectors bytea NOT NULL,
+                PRIMARY KEY (article_id, position))""",
+            """CREATE TABLE terms (
+                id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                term text NOT NULL UNIQUE,
+                df integer NOT NULL DEFAULT 0)""",
+            """CREATE TABLE postings (
+                term_id integer NOT NULL, passage_id bigint NOT NULL, tf smallint NOT NULL,
+                PRIMARY KEY (term_id, passage_id))""",
+            "CREATE INDEX postings_by_passage ON postings (passage_id)",
+        ),
+    ),
+]
+SCHEMA_VERSION = _MIGRATIONS[-1][0]
+
+
+def migrate(conninfo: str) -> tuple[int, int]:
+    """Create or upgrade the store's tables; (version before, version after)."""
+    with _connect(conninfo) as conn:
+        return apply_migrations(conn, COMPONENT, _MIGRATIONS)
+
+
+def _connect(conninfo: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as e:
+        raise ConfigurationError(f"cannot connect to PostgreSQL: {_first_line(e)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    register_vector(conn)
+
+
+class _Route:
+    """One database to read from, and until when it is skipped after a failure."""
+
+    def __init__(self, name: str, pool: ConnectionPool[Any]) -> None:
+        self.name, self.pool, self.down_until = name, pool, 0.0
+
+
+class PostgresBackend:
+    """The store in one PostgreSQL database: writes to the primary, reads to the replicas
+    when there are any (a replica that fails is skipped for ``REPLICA_RETRY_SECONDS``, the
+    question read from the next one or the primary)."""
+
+    kind = "postgres"
+
+    def __init__(
+        self,
+        conninfo: str,
+        replicas: Sequence[str] = (),
+        *,
+        replica_retry_seconds: float = REPLICA_RETRY_SECONDS,
+    ) -> None:
+        self._conninfo = conninfo
+        # The schema is brought up to date first (once, whoever starts first; a newer one
+        # is refused): the pool's connections need the vector type it creates.
+        with _connect(conninfo) as conn:
+            self.description = describe(conn)
+            self.migrated = apply_migrations(conn, COMPONENT, _MIGRATIONS)
+        self._primary = self._pool(conninfo, "newsbot-store")
+        self._replicas = [
+            _Route(f"replica {i + 1}", self._pool(url, f"newsbot-replica-{i + 1}", wait=False))
+            for i, url in enumerate(replicas)
+        ]
+        self._retry = replica_retry_seconds
+        self._next = 0
+        self._routes_lock = threading.Lock()
+
+    @staticmethod
+    def _pool(conninfo: str, name: str, *, wait: bool = True) -> ConnectionPool[Any]:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=4,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            configure=_configure,
+            check=ConnectionPool.check_connection,  # outlives a server restart
+            name=name,
+            open=False,
+        )
+        if wait:
+            try:
+                pool.open(wait=True, timeout=30)
+            except PoolTimeout:
+                pool.close()
+                raise ConfigurationError(
+                    f"cannot connect to PostgreSQL ({name}) within 30 s"
+                ) from None
+        else:
+            pool.open(wait=False)
+        return pool
+
+    # -- routing -------------------------------------------------------------------------
+
+    def read(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``work`` on a replica if one is up, else on the primary."""
+        now = time.monotonic()
+        with self._routes_lock:
+            up = [r for r in self._replicas if r.down_until <= now]
+            if up:
+                self._next = (self._next + 1) % len(up)
+                up = up[self._next :] + up[: self._next]
+        for route in up:
+            try:
+                with route.pool.connection(timeout=5) as conn:
+                    return work(conn)
+            except (psycopg.OperationalError, PoolTimeout) as e:
+                route.down_until = time.monotonic() + self._retry
+                log.warning(
+                    "%s failed (%s); reading from the next database for %.0f s",
+                    route.name,
+                    _first_line(e),
+                    self._retry,
+                )
+        return self.write(work)
+
+    def write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        with self._primary.connection() as conn:
+            return work(conn)
+
+    # -- the backend's interface -----------------------------------------------------------
+
+    def _checked_version(self, conn: psycopg.Connection[Any]) -> None:
+        version = schema_version(conn, COMPONENT)
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"{self.description} was written by a newer newsbot (store schema version "
+                f"{version}, this one knows up to {SCHEMA_VERSION}); upgrade newsbot."
+            )
+        if version < SCHEMA_VERSION:
+            raise IndexStoreError(
+                f"{self.description} has no newsbot store yet (schema version {version}): "
+                "run `newsbot db migrate`, then `newsbot ingest PATH...`"
+            )
+
+    def exists(self) -> bool:
+        """Whether anything was ever committed to this database's store."""
+
+        def committed(conn: psycopg.Connection[Any]) -> bool:
+            if schema_version(conn, COMPONENT) != SCHEMA_VERSION:
+                return False
+            row = conn.execute("SELECT generation FROM store_manifest").fetchone()
+            return bool(row and row[0] > 0)
+
+        return self.write(committed)
+
+    def signature(self) -> int | None:
+        """The committed generation, cheap to ask every few seconds (None: none yet)."""
+        with contextlib.suppress(psycopg.Error):
+            row = self.read(
+                lambda conn: conn.execute("SELECT generation FROM store_manifest").fetchone()
+            )
+            return int(row[0]) if row and row[0] else None
+        return None
+
+    def manifest(self) -> Manifest | None:
+        return self.read(_read_manifest) if self.exists() else None
+
+    def open(self, *, model: str | None = None, dimension: int | None = None) -> PostgresStore:
+        self.write(self._checked_version)
+        manifest = self.read(_read_manifest)
+        if manifest is None:
+            raise IndexStoreError(
+                f"{self.description} holds no articles yet: add some with `newsbot ingest PATH...`"
+            )
+        if model is not None or dimension is not None:
+            manifest.check_model(self.description, model, dimension)
+        return PostgresStore(self, manifest)
+
+    @contextlib.contextmanager
+    def writing(self, timeout: float = 0) -> Iterator[None]:
+        """Hold the one writer's lock (a session advisory lock) for the block."""
+        with self._primary.connection() as conn:
+            key = lock_key(_WRITE_LOCK)
+            deadline = time.monotonic() + timeout
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    waited = f" (waited {timeout:g} s)" if timeout else ""
+                    raise IndexStoreError(
+                        f"another newsbot process is writing to {self.description}{waited}; "
+                        "try again when it has finished, or set NEWSBOT_LOCK_TIMEOUT"
+                    )
+                time.sleep(0.2)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+    def commit(
+        self,
+        new: NewContent,
+        *,
+        base: Store | None,
+        model: str,
+        dimension: int,
+        chunk_size: int,
+        chunk_overlap: int,
+        remove: Collection[str] = (),
+    ) -> Manifest:
+        """Remove the articles ``remove``, add ``new`` (an article already stored is
+        replaced), in one transaction; return the new generation's manifest. Without
+        ``base`` (a new store, or ``ingest --rebuild``) everything stored before goes, and
+        the store may change its model."""
+        if not len(new.chunks) == len(new.vectors) == len(new.sentences):
+            raise ValueError("one vector and one sentence list per chunk are required")
+
+        def work(conn: psycopg.Connection[Any]) -> Manifest:
+            self._checked_version(conn)
+            with conn.transaction():
+                advisory_lock(conn, _WRITE_LOCK + "-commit")
+                _commit(
+                    conn,
+                    new,
+                    model,
+                    dimension,
+                    chunk_size,
+                    chunk_overlap,
+                    set(remove),
+                    replace_all=base is None,
+                )
+            manifest = _read_manifest(conn)
+            assert manifest is not None
+            return manifest
+
+        return self.write(work)
+
+    def close(self) -> None:
+        self._primary.close()
+        for route in self._replicas:
+            route.pool.close()
+
+
+def _read_manifest(conn: psycopg.Connection[Any]) -> Manifest | None:
+    row = conn.execute(
+        "SELECT generation, model, dimension, article_count, passage_count, chunk_size, "
+        "chunk_overlap, created_at, (SELECT max(published_at) FROM articles) "
+        "FROM store_manifest"
+    ).fetchone()
+    if row is None or not row[0]:
+        return None
+    generation, model, dimension, articles, passages, size, overlap, created, newest = row
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        generation=f"pg-{generation:06d}",
+        model=model,
+        dimension=dimension,
+        article_count=articles,
+        chunk_count=passages,
+        corpus_fingerprint=hashlib.sha256(f"pg-{generation}".encode()).hexdigest(),
+        chunk_size=size,
+        chunk_overlap=overlap,
+        newest_published=newest.date().isoformat() if newest else None,
+        created_at=created.isoformat(timespec="seconds") if created else "",
+    )
+
+
+def _commit(
+    conn: psycopg.Connection[Any],
+    new: NewContent,
+    model: str,
+    dimension: int,
+    chunk_size: int,
+    chunk_overlap: int,
+    remove: set[str],
+    *,
+    replace_all: bool,
+) -> None:
+    ((stored_model, stored_dimension),) = conn.execute(
+        "SELECT model, dimension FROM store_manifest FOR UPDATE"
+    ).fetchall()
+    if replace_all:
+        conn.execute("DELETE FROM postings")
+        conn.execute("DELETE FROM terms")
+        conn.execute("DELETE FROM articles")
+        conn.execute("UPDATE store_manifest SET total_length = 0")
+        if (stored_model, stored_dimension) != (model, dimension):
+            conn.execute("DROP INDEX IF EXISTS passages_by_embedding")
+            conn.execute("ALTER TABLE passages ALTER COLUMN embedding TYPE halfvec")
+            stored_model = None
+    if stored_model is None:
+        # The vector width is known once the first batch comes: the column and its index
+        # are typed then.
+        conn.execute(f"ALTER TABLE passages ALTER COLUMN embedding TYPE halfvec({int(dimension)})")
+        conn.execute(
+            "CREATE INDEX passages_by_embedding ON passages "
+            "USING hnsw (embedding halfvec_cosine_ops)"
+        )
+    elif (stored_model, stored_dimension) != (model, dimension):
+        raise IndexStoreError(
+            f"the store was built with model {stored_model!r} (dimension {stored_dimension}), "
+            f"but the configured model is {model!r} (dimension {dimension}): set "
+            f"NEWSBOT_EMBEDDING_MODEL={stored_model} or empty the database"
+        )
+    # An article stored again is replaced: its passages and statistics go first.
+    gone = remove | {a.id for a in new.articles}
+    removed_length = 0
+    if gone:
+        ids = [
+            i
+            for (i,) in conn.execute(
+                "SELECT p.id FROM passages p WHERE p.article_id = ANY(%s)", [list(gone)]
+            )
+        ]
+        if ids:
+            conn.execute(
+                "UPDATE terms t SET df = t.df - x.n FROM (SELECT term_id, count(*) AS n "
+                "FROM postings WHERE passage_id = ANY(%s) GROUP BY term_id) x "
+                "WHERE t.id = x.term_id",
+                [ids],
+            )
+            conn.execute("DELETE FROM postings WHERE passage_id = ANY(%s)", [ids])
+            ((removed_length,),) = conn.execute(
+                "SELECT coalesce(sum(length), 0) FROM passages WHERE id = ANY(%s)", [ids]
+            ).fetchall()
+        conn.execute("DELETE FROM articles WHERE id = ANY(%s)", [list(gone)])
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with conn.cursor().copy(
+        "COPY articles (id, title, body, url, source, published, published_at, language, "
+        "extra, fingerprint, ingested_at) FROM STDIN"
+    ) as copy:
+        for a in new.articles:
+            copy.write_row(
+                (
+                    a.id,
+                    a.title,
+                    a.body,
+                    a.url,
+                    a.source,
+                    a.published.isoformat() if a.published else None,
+                    _aware(a.published),
+                    a.language,
+                    json.dumps(a.extra, ensure_ascii=False, sort_keys=True),
+                    content_fingerprint(a.body),
+                    now,
+                )
+            )
+    counts = [Counter(terms(c.lexical_text) or [""]) for c in new.chunks]
+    offsets = np.cumsum([0] + [len(s) for s in new.sentences])
+    sentence_vectors = _quantized(new.sentence_vectors)
+    with conn.cursor().copy(
+        'COPY passages (article_id, position, start, "end", length, embedding, sentences, '
+        "sentence_vectors) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["text", "int4", "int4", "int4", "int4", "halfvec", "jsonb", "bytea"])
+        for i, c in enumerate(new.chunks):
+            copy.write_row(
+                (
+                    c.article_id,
+                    c.position,
+                    c.start,
+                    c.end,
+                    sum(counts[i].values()),
+                    HalfVector(new.vectors[i]),
+                    Jsonb([[s.start, s.end, sorted(s.terms)] for s in new.sentences[i]]),
+                    sentence_vectors[offsets[i] : offsets[i + 1]].tobytes(),
+                )
+            )
+    passage_ids = (
+        dict(
+            ((article_id, position), pid)
+            for pid, article_id, position in conn.execute(
+                "SELECT id, article_id, position FROM passages WHERE article_id = ANY(%s)",
+                [[a.id for a in new.articles]],
+            )
+        )
+        if new.chunks
+        else {}
+    )
+    vocabulary = sorted({t for count in counts for t in count})
+    if vocabulary:
+        conn.execute(
+            "INSERT INTO terms (term) SELECT unnest(%s::text[]) ON CONFLICT (term) DO NOTHING",
+            [vocabulary],
+        )
+    term_ids = dict(
+        conn.execute("SELECT term, id FROM terms WHERE term = ANY(%s)", [vocabulary]).fetchall()
+    )
+    df: Counter[int] = Counter()
+    with conn.cursor().copy(
+        "COPY postings (term_id, passage_id, tf) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["int4", "int8", "int2"])
+        for c, count in zip(new.chunks, counts, strict=True):
+            pid = passage_ids[(c.article_id, c.position)]
+            for term, tf in count.items():
+                copy.write_row((term_ids[term], pid, min(tf, 32767)))
+                df[term_ids[term]] += 1
+    if df:
+        conn.execute(
+            "UPDATE terms t SET df = t.df + x.n FROM unnest(%s::int[], %s::int[]) AS x(id, n) "
+            "WHERE t.id = x.id",
+            [list(df), list(df.values())],
+        )
+    added_length = sum(sum(c.values()) for c in counts)
+    conn.execute(
+        "UPDATE store_manifest SET generation = generation + 1, model = %s, dimension = %s, "
+        "chunk_size = %s, chunk_overlap = %s, "
+        "article_count = (SELECT count(*) FROM articles), "
+        "passage_count = (SELECT count(*) FROM passages), "
+        "total_length = total_length - %s + %s, created_at = now()",
+        [model, dimension, chunk_size, chunk_overlap, removed_length, added_length],
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _quantized(vectors: np.ndarray) -> np.ndarray:
+    return quantized(vectors) if len(vectors) else np.zeros((0, 0), np.int8)
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The generation's passages as rows: ids ascending, with their per-row facts."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    meta: RowMetadata
+    total_length: int
+
+    def rows(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, positions in ``ids``) of the ids this generation knows."""
+        wanted = np.fromiter(ids, np.int64)
+        at = np.searchsorted(self.ids, wanted)
+        at = np.minimum(at, max(len(self.ids) - 1, 0))
+        known = (self.ids[at] == wanted) if len(self.ids) else np.zeros(len(wanted), bool)
+        return at[known], np.flatnonzero(known)
+
+
+class PostgresStore:
+    """One generation of the PostgreSQL store, as :class:`~retrieval.store.base.Store`."""
+
+    def __init__(self, backend: PostgresBackend, manifest: Manifest) -> None:
+        self.backend = backend
+        self.manifest = manifest
+        self.index_dir = backend.description
+        self._rows: _Rows | None = None
+        self._rows_lock = threading.Lock()
+        self._lexical: PostgresLexicon | None = None
+        self._sentences = _SentenceRows(self)
+        self._sources: tuple[str, ...] | None = None
+
+    @property
+    def generation(self) -> str:
+        return self.manifest.generation
+
+    def __len__(self) -> int:
+        return len(self.rows().ids)
+
+    def rows(self) -> _Rows:
+        """The per-row arrays, read on first use (a writer that only adds never needs them)."""
+        with self._rows_lock:
+            if self._rows is None:
+                self._rows = self.backend.read(_load_rows)
+            return self._rows
+
+    def row_metadata(self) -> RowMetadata:
+        return self.rows().meta
+
+    @property
+    def lexical(self) -> PostgresLexicon:
+        if self._lexical is None:
+            self._lexical = PostgresLexicon(self)
+        return self._lexical
+
+    @property
+    def sentences(self) -> _SentenceRows:
+        return self._sentences
+
+    def _ids(self, rows: Sequence[int] | np.ndarray) -> list[int]:
+        return self.rows().ids[np.asarray(rows, np.int64)].tolist()
+
+    def nearest(
+        self, query: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` passages nearest to ``query`` by the HNSW index; among ``among`` only
+        (a small set exactly, a large one by HNSW with iterative scans, so a filter keeps
+        its recall)."""
+        table = self.rows()
+        empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if len(table.ids) == 0 or k <= 0 or (among is not None and len(among) == 0):
+            return empty
+        vector = HalfVector(np.asarray(query, np.float32))
+
+        def search(conn: psycopg.Connection[Any]) -> list[tuple[int, float]]:
+            if among is not None and len(among) <= EXACT_FILTERED_UP_TO:
+                return conn.execute(
+                    "SELECT id, 1 - (embedding <=> %s) FROM passages WHERE id = ANY(%s) "
+                    "ORDER BY embedding <=> %s LIMIT %s",
+                    [vector, self._ids(among), vector, k],
+                ).fetchall()
+            with conn.transaction():
+                conn.execute(f"SET LOCAL hnsw.ef_search = {max(int(k), _MIN_EF_SEARCH)}")
+                if among is None:
+                    return conn.execute(
+                        "SELECT id, 1 - (embedding <=> %s) FROM passages "
+                        "ORDER BY embedding <=> %s LIMIT %s",
+                        [vector, vector, k],
+                    ).fetchall()
+                conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                # relaxed_order may return neighbours slightly out of order: sort them again.
+                return conn.execute(
+                    "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
+                    "FROM passages WHERE id = ANY(%s) ORDER BY embedding <=> %s LIMIT %s) "
+                    "SELECT id, 1 - distance FROM found ORDER BY distance",
+                    [vector, self._ids(among), vector, k],
+                ).fetchall()
+
+        found = self.backend.read(search)
+        rows, at = table.rows(i for i, _ in found)
+        scores = np.array([found[i][1] for i in at], np.float32)
+        return rows, scores
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        ids = self._ids(rows)
+        found = dict(
+            self.backend.read(
+                lambda conn: conn.execute(
+                    "SELECT id, embedding::vector FROM passages WHERE id = ANY(%s)", [ids]
+                ).fetchall()
+            )
+        )
+        dimension = self.manifest.dimension
+        return np.array(
+            [found[i].to_numpy() if i in found else np.zeros(dimension, np.float32) for i in ids],
+            np.float32,
+        ).reshape(len(ids), dimension)
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        """The passages at ``rows``, in that order (one removed since this generation was
+        opened is left out)."""
+        ids = self._ids(rows)
+        found = {
+            row[0]: _chunk(row[1:])
+            for row in self.backend.read(
+                lambda conn: conn.execute(_CHUNKS + " WHERE p.id = ANY(%s)", [ids]).fetchall()
+            )
+        }
+        return [found[i] for i in ids if i in found]
+
+    def all_chunks(self) -> Iterator[Chunk]:
+        def work(conn: psycopg.Connection[Any]) -> list[Chunk]:
+            return [_chunk(row[1:]) for row in conn.execute(_CHUNKS + " ORDER BY p.id")]
+
+        yield from self.backend.read(work)
+
+    def rows_of(self, article_ids: Iterable[str]) -> np.ndarray:
+        wanted = sorted(set(article_ids))
+        ids = self.backend.read(
+            lambda conn: [
+                i
+                for (i,) in conn.execute(
+                    "SELECT id FROM passages WHERE article_id = ANY(%s)", [wanted]
+                )
+            ]
+        )
+        rows, _ = self.rows().rows(sorted(ids))
+        return np.sort(rows)
+
+    def sources(self) -> tuple[str, ...]:
+        if self._sources is None:
+            self._sources = tuple(
+                s
+                for (s,) in self._query(
+                    "SELECT DISTINCT source FROM articles WHERE source IS NOT NULL ORDER BY source"
+                )
+            )
+        return self._sources
+
+    def has_article(self, article_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM articles WHERE id = %s", [article_id]))
+
+    def article_ids(self) -> set[str]:
+        return {i for (i,) in self._query("SELECT id FROM articles")}
+
+    def article(self, article_id: str) -> Article | None:
+        rows = self._query(_ARTICLES + " WHERE id = %s", [article_id])
+        return _article(rows[0]) if rows else None
+
+    def articles(self) -> Iterator[Article]:
+        for row in self._query(_ARTICLES + " ORDER BY seq"):
+            yield _article(row)
+
+    def article_with_text(self, fingerprint: str) -> str | None:
+        rows = self._query("SELECT id FROM articles WHERE fingerprint = %s LIMIT 1", [fingerprint])
+        return rows[0][0] if rows else None
+
+    def articles_per_feed(self) -> dict[str, int]:
+        return dict(
+            self._query(
+                "SELECT extra->>'feed', count(*) FROM articles WHERE extra ? 'feed' GROUP BY 1"
+            )
+        )
+
+    def article_ages(self) -> list[tuple[str, str | None, str]]:
+        return [
+            (i, p, ingested)
+            for i, p, ingested in self._query(
+                "SELECT id, published, ingested_at FROM articles ORDER BY seq"
+            )
+        ]
+
+    def ingested_since(self, moment: str | None) -> tuple[list[str], str | None]:
+        ((newest,),) = self._query("SELECT max(ingested_at) FROM articles")
+        if moment is None:
+            return [], newest
+        ids = self._query(
+            "SELECT id FROM articles WHERE ingested_at >= %s ORDER BY ingested_at, seq", [moment]
+        )
+        return [i for (i,) in ids], newest
+
+    def newest(self, limit: int, since: datetime | None = None) -> list[Article]:
+        where, params = "WHERE published_at IS NOT NULL", []
+        if since is not None:
+            where += " AND published_at >= %s"
+            params.append(_aware(since))
+        rows = self._query(
+            f"{_ARTICLES} {where} ORDER BY published_at DESC, seq DESC LIMIT %s", [*params, limit]
+        )
+        return [_article(r) for r in rows]
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        ((oldest, newest),) = self._query("SELECT min(published), max(published) FROM articles")
+        return (oldest[:10] if oldest else None, newest[:10] if newest else None)
+
+    def size_on_disk(self) -> int:
+        ((size,),) = self._query(
+            "SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['store_manifest', "
+            "'articles', 'passages', 'terms', 'postings']::regclass[]) AS t"
+        )
+        return int(size or 0)
+
+    def close(self) -> None:
+        """Nothing to let go of: the connections belong to the backend."""
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self.backend.read(lambda conn: conn.execute(sql, list(params)).fetchall())
+
+
+_ARTICLES = "SELECT id, title, body, url, source, published, language, extra FROM articles"
+_CHUNKS = (
+    'SELECT p.id, p.article_id, p.position, p.start, p."end", '
+    'substr(a.body, p.start + 1, p."end" - p.start), a.title, a.source, a.url, a.published '
+    "FROM passages p JOIN articles a ON a.id = p.article_id"
+)
+
+
+def _article(row: Sequence[Any]) -> Article:
+    id_, title, body, url, source, published, language, extra = row
+    return Article(
+        id=id_,
+        title=title,
+        body=body,
+        url=url,
+        source=source,
+        published=datetime.fromisoformat(published) if published else None,
+        language=language,
+        extra=extra,
+    )
+
+
+def _chunk(row: Sequence[Any]) -> Chunk:
+    article_id, position, start, end, text, title, source, url, published = row
+    return Chunk(
+        article_id=article_id,
+        position=position,
+        text=text,
+        start=start,
+        end=end,
+        title=title,
+        source=source,
+        url=url,
+        published=datetime.fromisoformat(published) if published else None,
+    )
+
+
+def _load_rows(conn: psycopg.Connection[Any]) -> _Rows:
+    """Every passage's id, length, article and the article's outlet and publication."""
+    with conn.transaction(), conn.cursor(binary=True) as cursor:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        ((total,),) = conn.execute("SELECT total_length FROM store_manifest").fetchall()
+        cursor.execute(
+            "SELECT p.id, p.length, a.seq, a.source, a.published FROM passages p "
+            "JOIN articles a ON a.id = p.article_id ORDER BY p.id"
+        )
+        found = cursor.fetchall()
+    outlets = sorted({r[3] for r in found if r[3] is not None})
+    code = {name: i for i, name in enumerate(outlets)}
+    at, days = publication_arrays([datetime.fromisoformat(r[4]) if r[4] else None for r in found])
+    meta = RowMetadata(
+        tuple(outlets),
+        np.array([code.get(r[3], -1) for r in found], np.int32),
+        at,
+        days,
+        np.array([r[2] for r in found], np.int64),
+    )
+    return _Rows(
+        np.array([r[0] for r in found], np.int64),
+        np.array([r[1] for r in found], np.float32),
+        meta,
+        int(total),
+    )
+
+
+class _SentenceRows:
+    """Passages' sentences fetched for the rows a question looks at, and kept a while."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._cache: OrderedDict[int, tuple[tuple[Sentence, ...], np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _get(self, rows: Sequence[int]) -> list[tuple[tuple[Sentence, ...], np.ndarray]]:
+        rows = [int(r) for r in rows]
+        with self._lock:
+            missing = sorted({r for r in rows if r not in self._cache})
+        if missing:
+            ids = self._store._ids(missing)
+            fetched = dict(
+                (pid, (sentences, vectors))
+                for pid, sentences, vectors in self._store.backend.read(
+                    lambda conn: conn.execute(
+                        "SELECT id, sentences, sentence_vectors FROM passages WHERE id = ANY(%s)",
+                        [ids],
+                    ).fetchall()
+                )
+            )
+            dimension = self._store.manifest.dimension
+            with self._lock:
+                for row, pid in zip(missing, ids, strict=True):
+                    sentences, vectors = fetched.get(pid, ([], b""))
+                    self._cache[row] = (
+                        tuple(Sentence(s, e, frozenset(t)) for s, e, t in sentences),
+                        np.frombuffer(vectors, np.int8).reshape(-1, dimension),
+                    )
+                while len(self._cache) > _SENTENCE_CACHE:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            return [self._cache[r] for r in rows]
+
+    def _index(self, rows: Sequence[int]) -> SentenceIndex:
+        found = self._get(rows)
+        vectors = [v for _, v in found if len(v)]
+        stacked = (
+            np.concatenate(vectors).astype(np.float32) / SCALE
+            if vectors
+            else np.zeros((0, self._store.manifest.dimension), np.float32)
+        )
+        return SentenceIndex.empty(self._store.manifest.dimension).extended(
+            (s for s, _ in found), stacked
+        )
+
+    def sentences(self, row: int) -> tuple[Sentence, ...]:
+        return self._get([row])[0][0]
+
+    def vectors(self, row: int) -> np.ndarray:
+        return self._get([row])[0][1]
+
+    def similarities(self, row: int, query: np.ndarray) -> np.ndarray:
+        return self._index([row]).similarities(0, query)
+
+    def best_similarities(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
+        return self._index(rows).best_similarities(range(len(rows)), query)
+
+    def best_sentence_scores(self, rows: Sequence[int], weights: dict[str, float]) -> np.ndarray:
+        return self._index(rows).best_sentence_scores(range(len(rows)), weights)
+
+
+class PostgresLexicon:
+    """BM25 from the ``terms`` and ``postings`` tables, scored as bm25s scores (Lucene's
+    variant, the same k1 and b), so both backends rank passages alike."""
+
+    def __init__(self, store: PostgresStore, *, correct: bool = True) -> None:
+        self._store = store
+        self._correct = correct
+        self._vocabulary: dict[str, tuple[int, int]] | None = None
+        self._speller_lock = threading.Lock()
+        self._speller: Any = None
+        self.query_terms = lru_cache(maxsize=4096)(self._query_terms)
+
+    def _terms(self) -> dict[str, tuple[int, int]]:
+        if self._vocabulary is None:
+            self._vocabulary = {
+                term: (term_id, df)
+                for term_id, term, df in self._store._query(
+                    "SELECT id, term, df FROM terms WHERE df > 0"
+                )
+            }
+        return self._vocabulary
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, term: object) -> bool:
+        return term in self._terms()
+
+    def uncorrected(self) -> PostgresLexicon:
+        other = PostgresLexicon(self._store, correct=False)
+        other._vocabulary = self._vocabulary
+        return other
+
+    def document_frequency(self, term: str) -> int:
+        found = self._terms().get(term)
+        return found[1] if found else 0
+
+    def idf(self, term: str) -> float:
+        df, n = self.document_frequency(term), len(self)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else 0.0
+
+    def weight(self, term: str) -> float:
+        return self.idf(term) or math.log(1 + (len(self) + 0.5) / 0.5)
+
+    def documents(self, term: str) -> np.ndarray:
+        found = self._terms().get(term)
+        if found is None:
+            return np.zeros(0, np.int64)
+        ids = [
+            pid
+            for (pid,) in self._store._query(
+                "SELECT passage_id FROM postings WHERE term_id = %s", [found[0]]
+            )
+        ]
+        return np.sort(self._store.rows().rows(ids)[0])
+
+    def _query_terms(self, text: str) -> tuple[str, ...]:
+        found = terms(text)
+        unknown = [t for t in dict.fromkeys(found) if t not in self]
+        if not unknown or not self._correct:
+            return tuple(found)
+        fixed = spelling_corrections(self, unknown, [t for t in found if t in self])
+        return tuple(fixed.get(t, t) for t in found)
+
+    def speller(self) -> Any:
+        from symspellpy import SymSpell
+
+        with self._speller_lock:
+            if self._speller is None:
+                speller = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+                for term, (_, df) in self._terms().items():
+                    if term and df:
+                        speller.create_dictionary_entry(term, df)
+                self._speller = speller
+            return self._speller
+
+    def warm_up(self) -> None:
+        self.speller()
+
+    def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
+        table = self._store.rows()
+        result = np.zeros(len(table.ids), np.float32)
+        vocabulary = self._terms()
+        wanted = [vocabulary[t] for t in self.query_terms(query) if t in vocabulary]
+        if not wanted or not len(table.ids):
+            return result
+        postings = self._store.backend.read(
+            lambda conn: conn.execute(
+                "SELECT term_id, passage_id, tf FROM postings WHERE term_id = ANY(%s)",
+                [sorted({term_id for term_id, _ in wanted})],
+            ).fetchall()
+        )
+        if not postings:
+            return result
+        term_ids, passage_ids, tfs = (np.array(column) for column in zip(*postings, strict=True))
+        rows, at = table.rows(passage_ids.tolist())
+        term_ids, tf = term_ids[at], tfs[at].astype(np.float32)
+        n, average = len(table.ids), table.total_length / max(len(table.ids), 1)
+        norm = BM25_K1 * ((1 - BM25_B) + BM25_B * table.lengths[rows] / average)
+        part = tf / (norm + tf)
+        # A term the question repeats counts each time, as in bm25s.
+        times = Counter(term_id for term_id, _ in wanted)
+        idf = {
+            term_id: math.log(1 + (n - df + 0.5) / (df + 0.5)) * times[term_id]
+            for term_id, df in wanted
+        }
+        np.add.at(result, rows, part * np.array([idf[t] for t in term_ids.tolist()], np.float32))
+        if weights is not None:
+            result *= weights
+        return result

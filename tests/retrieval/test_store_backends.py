@@ -1,0 +1,189 @@
+"""The retrieval acceptance suite on both stores: FAISS + files, and PostgreSQL + pgvector.
+
+Everything above the store (question reading, fusion, rerank, abstention, answers) is the
+same code, so the same questions must get the same answers from either backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus import Article, load_path, sample_corpus_dir
+from retrieval.assistant import NewsAssistant
+from retrieval.ingest import update_index
+from retrieval.settings import RetrievalSettings
+from retrieval.store import copy_store, open_backend
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+MULTIHOP_ALL = DATA / "multihop-sample" / "corpus.jsonl"
+
+
+@pytest.fixture(scope="module")
+def multihop(tmp_path_factory) -> Path:
+    """A dozen of the MultiHop-RAG sample's articles: enough to rank, quick to embed."""
+    path = tmp_path_factory.mktemp("multihop") / "twelve.jsonl"
+    path.write_text("\n".join(MULTIHOP_ALL.read_text().splitlines()[:12]) + "\n")
+    return path
+
+
+def _settings(request: pytest.FixtureRequest, tmp_path: Path, **overrides) -> RetrievalSettings:
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_database")
+        return RetrievalSettings(
+            store="postgres", database_url=url, index_dir=tmp_path / "local", **overrides
+        )
+    return RetrievalSettings(index_dir=tmp_path / "index", **overrides)
+
+
+@pytest.fixture(params=["faiss", "postgres"])
+def store_settings(request, tmp_path) -> RetrievalSettings:
+    """Settings for an empty store of each backend (the PostgreSQL one a fresh database)."""
+    return _settings(request, tmp_path, ingest_batch_articles=2, index_reload_seconds=0)
+
+
+@pytest.fixture
+def assistant(store_settings, embedder) -> Iterator[NewsAssistant]:
+    assistant = NewsAssistant(store_settings, embedder=embedder)
+    yield assistant
+    assistant.close()
+
+
+def _articles(path: Path) -> list[Article]:
+    return [a for a in load_path(path) if isinstance(a, Article)]
+
+
+def test_lima_question_cites_both_meetings(assistant):
+    assistant.ingest([sample_corpus_dir()])
+
+    answer = assistant.ask("Who met whom in Lima?")
+
+    assert not answer.abstained
+    assert "Salhuana" in answer.text and "Boluarte" in answer.text
+    assert len({c.article_id for c in answer.citations}) == 2
+
+
+def test_a_question_the_corpus_cannot_answer_is_declined(assistant):
+    assistant.ingest([sample_corpus_dir()])
+
+    answer = assistant.ask("What is the boiling point of mercury on Mars?")
+
+    assert answer.abstained and answer.citations == ()
+
+
+def test_ingest_is_incremental_and_skips_duplicates(assistant, store_settings, tmp_path):
+    lines = MULTIHOP_ALL.read_text().splitlines()
+    (tmp_path / "first.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    (tmp_path / "more.jsonl").write_text("\n".join(lines[2:7]) + "\n")
+
+    first = assistant.ingest([tmp_path / "first.jsonl"])
+    again = assistant.ingest([tmp_path / "more.jsonl"])
+
+    assert (first.added, first.commits) == (4, 2)  # batches of 2
+    assert (again.added, again.duplicates) == (3, 2)
+    manifest = assistant.manifest_now()
+    assert manifest is not None and manifest.article_count == 7
+    index = assistant.open_index()
+    assert len(index) == manifest.chunk_count == len(list(index.all_chunks()))
+    index.close()
+
+
+def test_an_updated_article_replaces_its_passages(assistant, store_settings, embedder, multihop):
+    assistant.ingest([multihop])
+    story = _articles(multihop)[3]
+    changed = dataclasses.replace(
+        story, body=story.body + "\n\nUpdate: the quokka sanctuary in Perth reopened on Friday."
+    )
+
+    report = update_index(store_settings, embedder, add=[changed])
+
+    assert (report.added, report.removed) == (1, 1)
+    index = assistant.open_index()
+    assert index.article(story.id).body == changed.body
+    assert index.manifest.article_count == len(_articles(multihop))
+    index.close()
+    hits = assistant.search("Where did the quokka sanctuary reopen?", 3)
+    assert hits[0].chunk.article_id == story.id
+    assert "quokka" in " ".join(h.chunk.text for h in hits if h.chunk.article_id == story.id)
+
+
+def test_removed_articles_are_never_found_again(assistant, store_settings, embedder, multihop):
+    assistant.ingest([multihop])
+    articles = _articles(multihop)
+    gone = articles[0]
+    assert assistant.search(gone.title, 3)[0].chunk.article_id == gone.id
+
+    update_index(store_settings, embedder, remove=[gone.id])
+
+    index = assistant.open_index()
+    assert not index.has_article(gone.id)
+    assert index.manifest.article_count == len(articles) - 1
+    index.close()
+    assert all(h.chunk.article_id != gone.id for h in assistant.search(gone.title, 10))
+
+
+@pytest.fixture
+def both(request, tmp_path, embedder, multihop) -> Iterator[tuple[NewsAssistant, NewsAssistant]]:
+    """The multihop sample in a FAISS index and copied into PostgreSQL."""
+    faiss = NewsAssistant(RetrievalSettings(index_dir=tmp_path / "faiss"), embedder=embedder)
+    faiss.ingest([multihop])
+    url = request.getfixturevalue("postgres_database")
+    settings = RetrievalSettings(store="postgres", database_url=url, index_dir=tmp_path / "pg")
+    with contextlib.closing(open_backend(settings)) as backend:
+        source = faiss.open_index()
+        copy_store(source, backend)
+        source.close()
+    postgres = NewsAssistant(settings, embedder=embedder)
+    yield faiss, postgres
+    faiss.close()
+    postgres.close()
+
+
+def test_both_backends_rank_passages_alike(both):
+    faiss, postgres = both
+    questions = [
+        json.loads(line)["query"]
+        for line in (DATA / "multihop-sample" / "questions.jsonl").read_text().splitlines()
+    ] + [  # date filters: only passages published then (or naming the time) are candidates
+        "What did TechCrunch report about Google in November 2023?",
+        "What happened to Sam Bankman-Fried in early October 2023?",
+        "Latest news about Epic Games",
+    ]
+
+    same_top = same_set = 0
+    for question in questions:
+        a = [h.chunk.article_id for h in faiss.search(question, 10)]
+        b = [h.chunk.article_id for h in postgres.search(question, 10)]
+        same_top += a[:1] == b[:1]
+        same_set += set(a) == set(b)
+
+    assert same_top == len(questions)
+    assert same_set >= len(questions) - 1
+
+
+def test_copying_to_postgres_and_back_keeps_every_passage_and_vector(both, tmp_path):
+    faiss, postgres = both
+    source, copy = faiss.open_index(), postgres.open_index()
+    back_settings = RetrievalSettings(index_dir=tmp_path / "back")
+    with contextlib.closing(open_backend(back_settings)) as backend:
+        report = copy_store(copy, backend)
+    back = open_backend(back_settings).open()
+
+    for store in (copy, back):
+        assert store.article_ids() == source.article_ids()
+        assert len(store) == len(source) == report.passages
+        assert [c.text for c in store.all_chunks()] == [c.text for c in source.all_chunks()]
+        rows = list(range(len(source)))
+        # halfvec keeps 16-bit floats: cosines move by well under 0.01
+        assert np.abs(store.vectors(rows) - source.vectors(rows)).max() < 2e-3
+        assert all(
+            np.array_equal(store.sentences.vectors(r), source.sentences.vectors(r)) for r in rows
+        )
+    for store in (source, copy, back):
+        store.close()
