@@ -21,6 +21,7 @@ _EXPORTS = {
     "MAX_TOPIC_CHARS": "bot.follows",
     "SEND_RETRY_DELAYS": "bot.delivery",
     "SqliteState": "bot.state",
+    "open_state": "bot.app",
     "PostgresState": "bot.pg_state",
     "answer_from_json": "bot.state",
     "answer_to_json": "bot.state",

@@ -181,7 +181,7 @@ def build_application(
         from retrieval.assistant import NewsAssistant
 
         assistant = NewsAssistant(settings)
-    state = state or SqliteState(settings.bot_state_path())
+    state = state or open_state(settings)
     zone = settings.zone()
 
     def clock() -> datetime:
@@ -539,3 +539,13 @@ def _brief_library_errors(record: logging.LogRecord) -> bool:
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.telegram_token, settings.webhook_secret]
     return [v.get_secret_value() for v in values if v is not None]
+
+
+def open_state(settings: Settings) -> BotState:
+    """The bot's state where the store is: SQLite beside the index, or the PostgreSQL
+    database that every replica shares (``NEWSBOT_STORE=postgres``)."""
+    if settings.store == "postgres" and settings.database_url is not None:
+        from .pg_state import PostgresState
+
+        return PostgresState(settings.database_url.get_secret_value())
+    return SqliteState(settings.bot_state_path())

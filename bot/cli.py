@@ -361,6 +361,66 @@ def _line_batches(stream: TextIO, limit: int) -> Iterator[list[str]]:
             yield [line.decode("utf-8", "replace") for line in lines[first : first + limit]]
 
 
+@cli.group()
+def db() -> None:
+    """The PostgreSQL store (NEWSBOT_STORE=postgres, NEWSBOT_DATABASE_URL)."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Create or upgrade newsbot's tables in NEWSBOT_DATABASE_URL (safe to run again)."""
+    from bot.pg_state import PostgresState
+    from retrieval.store.postgres import migrate
+
+    settings = load_settings(store="postgres")
+    assert settings.database_url is not None  # the settings insist for store=postgres
+    url = settings.database_url.get_secret_value()
+    before, after = migrate(url)
+    PostgresState(url).close()  # creates or checks the bot's tables
+    change = f"version {before} → {after}" if before != after else f"already at version {after}"
+    click.echo(f"Store schema: {change}; bot state tables ready.")
+
+
+@cli.command("migrate-store")
+@click.option(
+    "--to",
+    "target",
+    type=click.Choice(["postgres", "faiss"]),
+    required=True,
+    help="postgres: copy the index directory into NEWSBOT_DATABASE_URL; faiss: the reverse.",
+)
+@_index_option
+def migrate_store(target: str, index_dir: Path | None) -> None:
+    """Copy the whole store to the other backend with its vectors (no re-embedding), replacing
+    what the target held, and check every article and passage arrived."""
+    import contextlib
+
+    from retrieval.store import copy_store, open_backend
+
+    source_kind = "faiss" if target == "postgres" else "postgres"
+    source_settings = load_settings(index_dir=index_dir, store=source_kind)
+    target_settings = load_settings(index_dir=index_dir, store=target)
+    with (
+        contextlib.closing(open_backend(source_settings)) as source_backend,
+        contextlib.closing(open_backend(target_settings)) as target_backend,
+    ):
+        source = source_backend.open()
+        try:
+            click.echo(
+                f"Copying {source.manifest.article_count} articles "
+                f"({source.manifest.chunk_count} passages) from {source_backend.description} "
+                f"to {target_backend.description}…",
+                err=True,
+            )
+            report = copy_store(source, target_backend, lock_timeout=target_settings.lock_timeout)
+        finally:
+            source.close()
+    click.echo(
+        f"Copied {report.articles} articles and {report.passages} passages in "
+        f"{report.commits} commits; counts verified."
+    )
+
+
 @cli.command()
 @_index_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
