@@ -171,6 +171,9 @@ def refresh(sources: tuple[str, ...], index_dir: Path | None, as_json: bool) -> 
     report = _run_refresh(assistant, urls, expire=True)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
+    elif report.skipped:
+        click.echo("Another newsbot process is refreshing this store now; nothing done.")
+        return
     else:
         click.echo(_refresh_summary(report))
         for title in report.added:
@@ -179,7 +182,7 @@ def refresh(sources: tuple[str, ...], index_dir: Path | None, as_json: bool) -> 
             click.echo(f"  updated: {title}")
         for url, reason in report.failed:
             click.echo(f"  failed: {url}: {reason}", err=True)
-    if not report.found_anything:
+    if not report.found_anything and not report.skipped:
         click.echo(
             f"Nothing readable in {len(urls)} source(s): " + report.what_was_read(),
             err=True,

@@ -17,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -44,6 +47,10 @@ CHECK_SECONDS = 60.0
 #: Longer topics are questions, not topics; ask them instead.
 MAX_TOPIC_CHARS = 100
 _HOUR = timedelta(hours=1)
+#: A look for articles to push holds the lease at most this long: a bot that dies holding
+#: it delays the others' pushes by this much, no more.
+LEASE_SECONDS = 600.0
+_PUSH_LEASE = "push"
 
 
 def checked_topic(topic: str) -> str:
@@ -78,6 +85,7 @@ class PushReport:
     over_the_limit: int = 0
     failed: int = 0
     chats_dropped: list[int] = field(default_factory=list)
+    skipped: bool = False  # another bot sharing the state was looking
 
 
 class FollowPusher:
@@ -93,6 +101,7 @@ class FollowPusher:
     ) -> None:
         self.assistant, self.state, self.per_hour, self.clock = assistant, state, per_hour, clock
         self._looking = asyncio.Lock()
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def matches(self, article_ids: Iterable[str]) -> list[Push]:
         """What to push for these new articles: blocking (search), run in a thread."""
@@ -124,14 +133,26 @@ class FollowPusher:
 
     async def push_new(self, bot: Bot) -> PushReport:
         """Push what was indexed since the last look (the mark's second included: a commit
-        in the same second may have come after it; nothing is sent twice anyway)."""
+        in the same second may have come after it; nothing is sent twice anyway).
+
+        Bots sharing one state take turns (the "push" lease): while one looks, sends and
+        moves the mark, another skips its look, and its next one starts from the new mark.
+        """
         async with self._looking:  # the schedule's call and the watch's never overlap
-            mark = await asyncio.to_thread(self.state.push_mark)
-            ids, newest = await asyncio.to_thread(self.assistant.ingested_since, mark)
-            report = await self.push(bot, ids) if ids else PushReport()
-            if newest is not None and newest != mark:
-                await asyncio.to_thread(self.state.set_push_mark, newest)
-            return report
+            took = await asyncio.to_thread(
+                self.state.take_lease, _PUSH_LEASE, self._holder, self.clock(), LEASE_SECONDS
+            )
+            if not took:
+                return PushReport(skipped=True)
+            try:
+                mark = await asyncio.to_thread(self.state.push_mark)
+                ids, newest = await asyncio.to_thread(self.assistant.ingested_since, mark)
+                report = await self.push(bot, ids) if ids else PushReport()
+                if newest is not None and newest != mark:
+                    await asyncio.to_thread(self.state.set_push_mark, newest)
+                return report
+            finally:
+                await asyncio.to_thread(self.state.release_lease, _PUSH_LEASE, self._holder)
 
     async def watch(self, bot: Bot) -> None:
         """:meth:`push_new` every ``CHECK_SECONDS`` until cancelled; failures are logged."""

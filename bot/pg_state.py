@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import psycopg
@@ -35,10 +35,10 @@ from bot.state import (
     rate_limit_wait,
     topic_key,
 )
-from corpus.errors import ConfigurationError
 from retrieval.answer import Answer
+from retrieval.store.pg_schema import advisory_lock, apply_migrations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _COMPONENT = "bot_state"
 _FOLLOWS = "SELECT id, chat_id, topic, created_at FROM bot_follows"
 
@@ -59,6 +59,16 @@ _SCHEMA = (
     # How far the index has been looked through for articles to push (its ingest times).
     "CREATE TABLE bot_push_mark (id integer PRIMARY KEY CHECK (id = 1), seen text NOT NULL)",
 )
+_MIGRATIONS = [
+    (1, _SCHEMA),
+    (
+        2,
+        (
+            """CREATE TABLE bot_leases (name text PRIMARY KEY, holder text NOT NULL,
+                until timestamptz NOT NULL)""",
+        ),
+    ),
+]
 
 
 class PostgresState:
@@ -70,7 +80,7 @@ class PostgresState:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
             info = conn.info
             self.description = f"the PostgreSQL database {info.dbname!r} on {info.host}:{info.port}"
-            self._create_schema(conn)
+            apply_migrations(conn, _COMPONENT, _MIGRATIONS)
         self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
             conninfo,
             min_size=1,
@@ -81,35 +91,6 @@ class PostgresState:
             open=False,
         )
         self._pool.open(wait=True, timeout=30)
-
-    def _create_schema(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        # Replicas starting together take turns here, so the tables are made exactly once.
-        with conn.transaction():
-            _advisory_lock(conn, "newsbot_schema")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS newsbot_schema"
-                " (component text PRIMARY KEY, version integer NOT NULL)"
-            )
-            row = conn.execute(
-                "SELECT version FROM newsbot_schema WHERE component = %s", [_COMPONENT]
-            ).fetchone()
-            if row is not None and row[0] > SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"{self.description} was written by a newer newsbot (state version "
-                    f"{row[0]}, this one reads up to {SCHEMA_VERSION}); upgrade newsbot to use it."
-                )
-            if row is None:
-                try:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                except psycopg.errors.DuplicateTable as e:
-                    raise ConfigurationError(
-                        f"{self.description} already has a table newsbot did not make "
-                        f"({e.diag.message_primary}); give newsbot a database of its own."
-                    ) from e
-                conn.execute(
-                    "INSERT INTO newsbot_schema VALUES (%s, %s)", [_COMPONENT, SCHEMA_VERSION]
-                )
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
@@ -221,7 +202,7 @@ class PostgresState:
         with self._transaction() as conn:
             # One push to a chat at a time: two replicas inserting the same ids in different
             # orders would otherwise deadlock.
-            _advisory_lock(conn, f"newsbot.push.{chat_id}")
+            advisory_lock(conn, f"newsbot.push.{chat_id}")
             conn.execute("INSERT INTO bot_pushes VALUES (%s, %s)", [chat_id, now])
             _sweep(conn, "bot_pushes", "sent_at < %s", now - PUSH_COUNT_KEPT)
             conn.execute(
@@ -257,6 +238,23 @@ class PostgresState:
                 [seen],
             )
 
+    def take_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool:
+        """Hold ``name`` until ``now`` + ``seconds`` if it is free, expired or already ours
+        (one statement: of replicas asking at once, exactly one gets it)."""
+        until = _aware(now) + timedelta(seconds=seconds)
+        rows = self._read(
+            "INSERT INTO bot_leases VALUES (%s, %s, %s) ON CONFLICT (name) DO UPDATE"
+            " SET holder = EXCLUDED.holder, until = EXCLUDED.until"
+            " WHERE bot_leases.until <= %s OR bot_leases.holder = EXCLUDED.holder"
+            " RETURNING holder",
+            [name, holder, until, _aware(now)],
+        )
+        return bool(rows)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM bot_leases WHERE name = %s AND holder = %s", [name, holder])
+
     # -- the question rate limit -------------------------------------------------------------
 
     def take_question_slot(self, user_id: int, now: datetime, per_minute: int) -> float:
@@ -272,7 +270,7 @@ class PostgresState:
         window_start = now - RATE_WINDOW
         with self._transaction() as conn:
             # Held to the commit: another replica's check-and-record for this user waits.
-            _advisory_lock(conn, f"newsbot.questions.{user_id}")
+            advisory_lock(conn, f"newsbot.questions.{user_id}")
             _sweep(conn, "bot_questions", "asked_at <= %s", window_start)
             rows = conn.execute(
                 "SELECT asked_at FROM bot_questions"
@@ -284,11 +282,6 @@ class PostgresState:
                 return wait
             conn.execute("INSERT INTO bot_questions VALUES (%s, %s)", [user_id, now])
         return 0.0
-
-
-def _advisory_lock(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> None:
-    """Wait for the lock called ``name``; the transaction's end releases it."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
 
 
 def _sweep(conn: psycopg.Connection[tuple[Any, ...]], table: str, expired: str, when: Any) -> None:

@@ -73,6 +73,9 @@ class ScheduledRefresh:
             return None
         finally:
             self.rounds += 1
+        if report.skipped:
+            logger.info("News refresh skipped: another process is refreshing the store now")
+            return report
         logger.info(
             "News refresh: %d added, %d updated, %d unchanged, %d failed, %d expired (%.1f s)",
             len(report.added),

@@ -24,7 +24,7 @@ from corpus.errors import ConfigurationError
 from retrieval.answer import Answer
 from retrieval.durable import fsync_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The newest article ids remembered per chat as already pushed.
 PUSHED_MEMORY = 10_000
 #: Push messages are counted over this long; question slots over RATE_WINDOW.
@@ -48,7 +48,10 @@ _SCHEMA = (
     # How far the index has been looked through for articles to push (its ingest times).
     "CREATE TABLE push_mark (id INTEGER PRIMARY KEY CHECK (id = 1), seen TEXT NOT NULL)",
     "CREATE INDEX questions_by_user ON questions (user_id, asked_at)",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+# Version 2: who looks for articles to push, when several bots share the state.
+_LEASES = (
+    "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL)",
 )
 
 
@@ -83,6 +86,10 @@ class BotState(Protocol):
     def pushes_since(self, chat_id: int, since: datetime) -> int: ...
     def push_mark(self) -> str | None: ...
     def set_push_mark(self, seen: str) -> None: ...
+    # A lease is held by one process until released or expired: e.g. looking for articles
+    # to push, so that bots sharing the state never push one article twice.
+    def take_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool: ...
+    def release_lease(self, name: str, holder: str) -> None: ...
     def take_question_slot(self, user_id: int, now: datetime, per_minute: int) -> float: ...
     def close(self) -> None: ...
 
@@ -125,9 +132,12 @@ class SqliteState:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         with self._transaction():
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # nobody beat us to it
-                for statement in _SCHEMA:
-                    conn.execute(statement)
+            found = conn.execute("PRAGMA user_version").fetchone()[0]  # someone may beat us
+            steps = (_SCHEMA if found < 1 else ()) + (_LEASES if found < 2 else ())
+            for statement in steps:
+                conn.execute(statement)
+            if found < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _not_ours(self, reason: str) -> ConfigurationError:
         return ConfigurationError(
@@ -266,6 +276,20 @@ class SqliteState:
     def set_push_mark(self, seen: str) -> None:
         with self._transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO push_mark VALUES (1, ?)", (seen,))
+
+    def take_lease(self, name: str, holder: str, now: datetime, seconds: float) -> bool:
+        """Hold ``name`` until ``now`` + ``seconds`` if it is free, expired or already ours."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT holder, until FROM leases WHERE name = ?", [name]).fetchone()
+            if row is not None and row[0] != holder and row[1] > _utc(now):
+                return False
+            until = _utc(now + timedelta(seconds=seconds))
+            conn.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (name, holder, until))
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     # -- the question rate limit -------------------------------------------------------------
 

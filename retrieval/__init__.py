@@ -154,7 +154,6 @@ _EXPORTS = {
     "advisory_lock": "retrieval.store.pg_schema",
     "apply_migrations": "retrieval.store.pg_schema",
     "describe": "retrieval.store.pg_schema",
-    "lock_key": "retrieval.store.pg_schema",
     "schema_version": "retrieval.store.pg_schema",
     "CopyReport": "retrieval.store.migrate",
     "copy_store": "retrieval.store.migrate",

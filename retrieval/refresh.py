@@ -51,6 +51,8 @@ class RefreshReport:
     fetches: int
     seconds: dict[str, float] = field(default_factory=dict)
     manifest: Manifest | None = None
+    # Another process (a worker, another bot replica) was refreshing: this round did nothing.
+    skipped: bool = False
 
     @property
     def found_anything(self) -> bool:
@@ -75,6 +77,7 @@ class RefreshReport:
 
     def as_dict(self) -> dict:
         return {
+            "skipped": self.skipped,
             "sources_unchanged": self.sources_unchanged,
             "added": list(self.added),
             "updated": list(self.updated),
@@ -132,7 +135,37 @@ def refresh(
     expire: bool = True,
     progress: Callable[[], None] | None = None,
 ) -> RefreshReport:
-    """Run one round over ``sources`` (URLs). Blocking: call it from a worker thread."""
+    """Run one round over ``sources`` (URLs). Blocking: call it from a worker thread.
+
+    One process refreshes a store at a time (the store's "refresh" lease): when another one
+    (a worker, another bot replica) is at it, this round is skipped, not queued.
+    """
+    with contextlib.closing(open_backend(settings)) as backend, backend.lease("refresh") as mine:
+        if not mine:
+            return RefreshReport(
+                sources=(),
+                added=(),
+                updated=(),
+                unchanged=0,
+                duplicates=0,
+                too_old=0,
+                failed=(),
+                expired=0,
+                fetches=0,
+                manifest=backend.manifest(),
+                skipped=True,
+            )
+        return _round(sources, settings, embedder, expire=expire, progress=progress)
+
+
+def _round(
+    sources: Sequence[str],
+    settings: RetrievalSettings,
+    embedder: Embedder,
+    *,
+    expire: bool,
+    progress: Callable[[], None] | None,
+) -> RefreshReport:
     started = time.perf_counter()
     store = SourceStore(settings.index_dir)
     known = store.validators()

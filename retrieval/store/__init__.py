@@ -41,7 +41,6 @@ _EXPORTS = {
     "advisory_lock": "retrieval.store.pg_schema",
     "apply_migrations": "retrieval.store.pg_schema",
     "describe": "retrieval.store.pg_schema",
-    "lock_key": "retrieval.store.pg_schema",
     "schema_version": "retrieval.store.pg_schema",
     "EXACT_FILTERED_UP_TO": "retrieval.store.vectors",
     "VectorIndexConfig": "retrieval.store.vectors",

@@ -342,7 +342,9 @@ class StoreBackend(Protocol):
 
     One writer at a time holds :meth:`writing`; a commit is atomic (readers and a crashed
     writer see the previous generation, whole); :meth:`signature` changes when a newer
-    generation is committed, cheaply enough to be asked every few seconds.
+    generation is committed, cheaply enough to be asked every few seconds. A :meth:`lease`
+    is held by at most one process at a time, never waited for: true if this one got it
+    (so of several bots sharing a store, one refreshes the feeds and the rest skip).
     """
 
     kind: str
@@ -353,6 +355,7 @@ class StoreBackend(Protocol):
     def signature(self) -> object: ...
     def manifest(self) -> Manifest | None: ...
     def writing(self, timeout: float = 0) -> AbstractContextManager[None]: ...
+    def lease(self, name: str) -> AbstractContextManager[bool]: ...
     def commit(
         self,
         new: NewContent,

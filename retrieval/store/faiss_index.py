@@ -484,6 +484,21 @@ class FaissBackend:
     def writing(self, timeout: float = 0) -> contextlib.AbstractContextManager[None]:
         return locked(self.index_dir, timeout)
 
+    @contextlib.contextmanager
+    def lease(self, name: str) -> Iterator[bool]:
+        """A lock file ``.NAME.lease`` in the index directory, taken without waiting."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.index_dir / f".{name}.lease"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
     def commit(
         self,
         new: NewContent,

@@ -8,7 +8,6 @@ database written by a newer newsbot is refused rather than misread.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,20 +15,18 @@ import psycopg
 
 from corpus.errors import ConfigurationError
 
-__all__ = ["advisory_lock", "apply_migrations", "describe", "lock_key", "schema_version"]
+__all__ = ["advisory_lock", "apply_migrations", "describe", "schema_version"]
 
 # (version it brings the component to, its statements), in ascending order.
 Migration = tuple[int, Sequence[str]]
 
 
-def lock_key(name: str) -> int:
-    """The advisory lock number for ``name``; the same in every process and machine."""
-    return zlib.crc32(name.encode())
-
-
 def advisory_lock(conn: psycopg.Connection[Any], name: str) -> None:
-    """Hold a transaction-scoped advisory lock named ``name`` until commit or rollback."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key(name)])
+    """Wait for the advisory lock called ``name``; the transaction's end releases it.
+
+    Names are hashed to 64 bits by the server (``hashtextextended``), the same everywhere.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])
 
 
 def describe(conn: psycopg.Connection[Any]) -> str:

@@ -52,7 +52,7 @@ from ..lexical import BM25_B, BM25_K1, spelling_corrections
 from ..sentences import SCALE, Sentence, SentenceIndex, quantized
 from ..text import terms
 from .base import FORMAT_VERSION, Manifest, NewContent, RowMetadata, Store, publication_arrays
-from .pg_schema import advisory_lock, apply_migrations, describe, lock_key, schema_version
+from .pg_schema import advisory_lock, apply_migrations, describe, schema_version
 from .vectors import EXACT_FILTERED_UP_TO
 
 __all__ = ["PostgresBackend", "PostgresLexicon", "PostgresStore", "migrate"]
@@ -62,6 +62,9 @@ T = TypeVar("T")
 
 COMPONENT = "store"
 _WRITE_LOCK = "newsbot_store_write"
+# Session-level advisory locks, named as pg_schema.advisory_lock names its own.
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 # HNSW candidates looked at per search: at least the k asked for (pgvector returns no more).
 _MIN_EF_SEARCH = 100
 # A replica that failed is not asked again for this long.
@@ -278,9 +281,9 @@ class PostgresBackend:
     def writing(self, timeout: float = 0) -> Iterator[None]:
         """Hold the one writer's lock (a session advisory lock) for the block."""
         with self._primary.connection() as conn:
-            key = lock_key(_WRITE_LOCK)
+            key = _WRITE_LOCK
             deadline = time.monotonic() + timeout
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:
+            while not conn.execute(_TRY_LOCK, [key]).fetchall()[0][0]:
                 if time.monotonic() >= deadline:
                     waited = f" (waited {timeout:g} s)" if timeout else ""
                     raise IndexStoreError(
@@ -291,7 +294,20 @@ class PostgresBackend:
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+                conn.execute(_UNLOCK, [key])
+
+    @contextlib.contextmanager
+    def lease(self, name: str) -> Iterator[bool]:
+        """A session advisory lock on the primary, taken without waiting; a process that
+        dies lets go of it with its connection."""
+        with self._primary.connection() as conn:
+            key = f"newsbot_lease_{name}"
+            ((mine,),) = conn.execute(_TRY_LOCK, [key]).fetchall()
+            try:
+                yield bool(mine)
+            finally:
+                if mine:
+                    conn.execute(_UNLOCK, [key])
 
     def commit(
         self,

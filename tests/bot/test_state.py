@@ -226,7 +226,7 @@ def test_a_state_file_from_a_newer_newsbot_is_refused(tmp_path):
     path = tmp_path / "s.db"
     SqliteState(path).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute("PRAGMA user_version = 3")
     conn.close()
     with pytest.raises(ConfigurationError, match="upgrade newsbot") as refused:
         SqliteState(path)
@@ -324,6 +324,33 @@ def test_the_push_mark_starts_unset_and_is_replaced(state_factory):
         assert state.push_mark() == "2025-03-01T13:00:00+00:00"
 
 
+def test_a_lease_has_one_holder_until_released_or_expired(state_factory):
+    with state_factory() as one, state_factory() as two:
+        assert one.take_lease("push", "bot-a", T0, 60)
+        assert not two.take_lease("push", "bot-b", T0 + timedelta(seconds=30), 60)
+        assert one.take_lease("push", "bot-a", T0 + timedelta(seconds=30), 60)  # renewed
+        one.release_lease("push", "bot-a")
+        assert two.take_lease("push", "bot-b", T0 + timedelta(seconds=31), 60)
+        # bot-b dies holding it: after its 60 s, another takes it over
+        assert not one.take_lease("push", "bot-a", T0 + timedelta(seconds=90), 60)
+        assert one.take_lease("push", "bot-a", T0 + timedelta(seconds=92), 60)
+        two.release_lease("push", "bot-b")  # not its lease any more: changes nothing
+        assert not two.take_lease("push", "bot-b", T0 + timedelta(seconds=93), 60)
+
+
+def test_a_version_1_state_file_gains_the_lease_table_and_keeps_its_follows(tmp_path):
+    path = tmp_path / "s.db"
+    with SqliteState(path) as state:
+        state.follow(7, "Climate", T0)
+    with sqlite3.connect(path) as conn:  # as newsbot before leases left it
+        conn.execute("DROP TABLE leases")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with SqliteState(path) as state:
+        assert [f.topic for f in state.follows(7)] == ["Climate"]
+        assert state.take_lease("push", "bot-a", T0, 60)
+
+
 def test_an_empty_topic_cannot_be_followed(state_factory):
     with state_factory() as state, pytest.raises(ValueError, match="empty"):
         state.follow(1, "  \t ", T0)
@@ -337,14 +364,26 @@ def test_a_postgres_database_from_a_newer_newsbot_is_refused_without_its_passwor
 ):
     PostgresState(postgres_database).close()
     with psycopg.connect(postgres_database, autocommit=True) as conn:
-        conn.execute("UPDATE newsbot_schema SET version = 2 WHERE component = 'bot_state'")
+        conn.execute("UPDATE newsbot_schema SET version = 3 WHERE component = 'bot_state'")
     with_password = make_conninfo(postgres_database, password="secret")  # trust ignores it
     with pytest.raises(ConfigurationError, match="upgrade newsbot") as refused:
         PostgresState(with_password)
     message = str(refused.value)
     dbname = psycopg.conninfo.conninfo_to_dict(postgres_database)["dbname"]
-    assert f"{dbname!r} on 127.0.0.1:" in message and "version 2" in message
+    assert f"{dbname!r} on 127.0.0.1:" in message and "version 3" in message
     assert "secret" not in message
+
+
+def test_a_version_1_postgres_state_is_upgraded_in_place(postgres_database):
+    from bot.pg_state import _MIGRATIONS
+    from retrieval.store.pg_schema import apply_migrations
+
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        assert apply_migrations(conn, "bot_state", _MIGRATIONS[:1]) == (0, 1)
+        conn.execute("INSERT INTO bot_conversations VALUES (5, 'Who won?')")
+    with PostgresState(postgres_database) as state:
+        assert state.previous_question(5) == "Who won?"
+        assert state.take_lease("push", "bot-a", T0, 60)
 
 
 def test_another_programs_bot_tables_are_not_taken_over(postgres_database):

@@ -187,3 +187,16 @@ def test_copying_to_postgres_and_back_keeps_every_passage_and_vector(both, tmp_p
         )
     for store in (source, copy, back):
         store.close()
+
+
+def test_a_refresh_is_skipped_while_another_process_refreshes(store_settings, embedder):
+    from retrieval.refresh import refresh
+
+    with contextlib.closing(open_backend(store_settings)) as other:
+        with other.lease("refresh") as mine:
+            assert mine
+            # Nothing listens there: a round that ran would report a failed fetch.
+            report = refresh(["http://127.0.0.1:9/feed.xml"], store_settings, embedder)
+        assert report.skipped and report.fetches == 0 and report.failed == ()
+        with other.lease("refresh") as mine_again:  # let go: the next round may run
+            assert mine_again
