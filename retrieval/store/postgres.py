@@ -841,9 +841,14 @@ class _SentenceRows:
         self._lock = threading.Lock()
 
     def _get(self, rows: Sequence[int]) -> list[tuple[tuple[Sentence, ...], np.ndarray]]:
+        """The rows' sentences and vectors: from the cache, the rest in one query. What is
+        returned is gathered before anything is evicted (other threads share the cache)."""
         rows = [int(r) for r in rows]
         with self._lock:
-            missing = sorted({r for r in rows if r not in self._cache})
+            found = {r: self._cache[r] for r in rows if r in self._cache}
+            for r in found:
+                self._cache.move_to_end(r)
+        missing = sorted(set(rows) - found.keys())
         if missing:
             ids = self._store._ids(missing)
             fetched = dict(
@@ -856,17 +861,18 @@ class _SentenceRows:
                 )
             )
             dimension = self._store.manifest.dimension
+            for row, pid in zip(missing, ids, strict=True):
+                sentences, vectors = fetched.get(pid, ([], b""))
+                found[row] = (
+                    tuple(Sentence(s, e, frozenset(t)) for s, e, t in sentences),
+                    np.frombuffer(vectors, np.int8).reshape(-1, dimension),
+                )
             with self._lock:
-                for row, pid in zip(missing, ids, strict=True):
-                    sentences, vectors = fetched.get(pid, ([], b""))
-                    self._cache[row] = (
-                        tuple(Sentence(s, e, frozenset(t)) for s, e, t in sentences),
-                        np.frombuffer(vectors, np.int8).reshape(-1, dimension),
-                    )
+                for row in missing:
+                    self._cache[row] = found[row]
                 while len(self._cache) > _SENTENCE_CACHE:
                     self._cache.popitem(last=False)
-        with self._lock:
-            return [self._cache[r] for r in rows]
+        return [found[r] for r in rows]
 
     def _index(self, rows: Sequence[int]) -> SentenceIndex:
         found = self._get(rows)

@@ -200,3 +200,20 @@ def test_a_refresh_is_skipped_while_another_process_refreshes(store_settings, em
         assert report.skipped and report.fetches == 0 and report.failed == ()
         with other.lease("refresh") as mine_again:  # let go: the next round may run
             assert mine_again
+
+
+def test_sentences_asked_for_more_rows_than_the_cache_holds(both, monkeypatch):
+    from retrieval.store import postgres
+
+    faiss, pg = both
+    monkeypatch.setattr(postgres, "_SENTENCE_CACHE", 3)
+    source, copy = faiss.open_index(), pg.open_index()
+    rows = list(range(len(source)))
+
+    found = [copy.sentences.sentences(r) for r in rows]
+    best = copy.sentences.best_similarities(rows, source.vectors([0])[0])
+
+    assert found == [source.sentences.sentences(r) for r in rows]
+    assert np.allclose(best, source.sentences.best_similarities(rows, source.vectors([0])[0]))
+    source.close()
+    copy.close()
