@@ -484,6 +484,10 @@ class FaissBackend:
     def writing(self, timeout: float = 0) -> contextlib.AbstractContextManager[None]:
         return locked(self.index_dir, timeout)
 
+    def bulk_load(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to defer: each commit builds its vector index in one go already."""
+        return contextlib.nullcontext()
+
     @contextlib.contextmanager
     def lease(self, name: str) -> Iterator[bool]:
         """A lock file ``.NAME.lease`` in the index directory, taken without waiting."""

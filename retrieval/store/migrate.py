@@ -50,7 +50,7 @@ def copy_store(
     total = m.article_count
     copied = commits = 0
     manifest: Manifest | None = None
-    with target.writing(lock_timeout):
+    with target.writing(lock_timeout), target.bulk_load():
         base: Store | None = None
         try:
             for batch in _batches(source, batch_articles):

@@ -62,6 +62,10 @@ T = TypeVar("T")
 
 COMPONENT = "store"
 _WRITE_LOCK = "newsbot_store_write"
+_CREATE_HNSW = (
+    "CREATE INDEX IF NOT EXISTS passages_by_embedding ON passages "
+    "USING hnsw (embedding halfvec_cosine_ops)"
+)
 # Session-level advisory locks, named as pg_schema.advisory_lock names its own.
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
@@ -173,6 +177,7 @@ class PostgresBackend:
             for i, url in enumerate(replicas)
         ]
         self._retry = replica_retry_seconds
+        self._bulk = False  # inside bulk_load(): the vector index is built at the end
         self._next = 0
         self._routes_lock = threading.Lock()
 
@@ -297,6 +302,31 @@ class PostgresBackend:
                 conn.execute(_UNLOCK, [key])
 
     @contextlib.contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Commits in the block skip the HNSW index, built once at the end.
+
+        Building it over a million passages at once takes minutes; inserting them into it one
+        batch at a time takes hours. Searches meanwhile scan every passage: for copying a
+        store (``migrate-store``) before it serves, not for a live one.
+        """
+        self.write(lambda conn: conn.execute("DROP INDEX IF EXISTS passages_by_embedding"))
+        self._bulk = True
+        try:
+            yield
+        finally:
+            self._bulk = False
+
+            def build(conn: psycopg.Connection[Any]) -> None:
+                if self.manifest() is None:
+                    return  # nothing committed: the first commit makes the index
+                with conn.transaction():
+                    conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                    conn.execute("SET LOCAL max_parallel_maintenance_workers = 2")
+                    conn.execute(_CREATE_HNSW)
+
+            self.write(build)
+
+    @contextlib.contextmanager
     def lease(self, name: str) -> Iterator[bool]:
         """A session advisory lock on the primary, taken without waiting; a process that
         dies lets go of it with its connection."""
@@ -340,6 +370,7 @@ class PostgresBackend:
                     chunk_overlap,
                     set(remove),
                     replace_all=base is None,
+                    defer_index=self._bulk,
                 )
             manifest = _read_manifest(conn)
             assert manifest is not None
@@ -387,6 +418,7 @@ def _commit(
     remove: set[str],
     *,
     replace_all: bool,
+    defer_index: bool,
 ) -> None:
     ((stored_model, stored_dimension),) = conn.execute(
         "SELECT model, dimension FROM store_manifest FOR UPDATE"
@@ -404,10 +436,8 @@ def _commit(
         # The vector width is known once the first batch comes: the column and its index
         # are typed then.
         conn.execute(f"ALTER TABLE passages ALTER COLUMN embedding TYPE halfvec({int(dimension)})")
-        conn.execute(
-            "CREATE INDEX passages_by_embedding ON passages "
-            "USING hnsw (embedding halfvec_cosine_ops)"
-        )
+        if not defer_index:
+            conn.execute(_CREATE_HNSW)
     elif (stored_model, stored_dimension) != (model, dimension):
         raise IndexStoreError(
             f"the store was built with model {stored_model!r} (dimension {stored_dimension}), "
