@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import psycopg
@@ -49,7 +49,7 @@ from corpus.errors import ConfigurationError, IndexStoreError
 
 from ..chunking import Chunk
 from ..lexical import BM25_B, BM25_K1, spelling_corrections
-from ..sentences import SCALE, Sentence, SentenceIndex, quantized
+from ..sentences import SCALE, Sentence, quantized
 from ..text import terms
 from .base import FORMAT_VERSION, Manifest, NewContent, RowMetadata, Store, publication_arrays
 from .pg_schema import advisory_lock, apply_migrations, describe, schema_version
@@ -59,6 +59,8 @@ __all__ = ["PostgresBackend", "PostgresLexicon", "PostgresStore", "migrate"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 COMPONENT = "store"
 _WRITE_LOCK = "newsbot_store_write"
@@ -73,7 +75,11 @@ _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 _MIN_EF_SEARCH = 100
 # A replica that failed is not asked again for this long.
 REPLICA_RETRY_SECONDS = 30.0
+# Per reader: passages' sentences, passages' vectors, and terms' postings kept in memory
+# (a question touches a few hundred passages and a dozen terms; many recur).
 _SENTENCE_CACHE = 4096
+_VECTOR_CACHE = 20_000
+_POSTINGS_CACHE = 2_000
 
 _MIGRATIONS = [
     (
@@ -598,6 +604,7 @@ class PostgresStore:
         self._rows_lock = threading.Lock()
         self._lexical: PostgresLexicon | None = None
         self._sentences = _SentenceRows(self)
+        self._vectors: _Cache[int, np.ndarray] = _Cache(_VECTOR_CACHE)
         self._sources: tuple[str, ...] | None = None
 
     @property
@@ -672,19 +679,23 @@ class PostgresStore:
         return rows, scores
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """The passages' stored vectors (zeros for one removed since this generation)."""
+        found = self._vectors.get_many([int(r) for r in rows], self._fetch_vectors)
+        return np.array(found, np.float32).reshape(len(found), self.manifest.dimension)
+
+    def _fetch_vectors(self, rows: list[int]) -> dict[int, np.ndarray]:
         ids = self._ids(rows)
-        found = dict(
-            self.backend.read(
-                lambda conn: conn.execute(
-                    "SELECT id, embedding::vector FROM passages WHERE id = ANY(%s)", [ids]
-                ).fetchall()
-            )
-        )
-        dimension = self.manifest.dimension
-        return np.array(
-            [found[i].to_numpy() if i in found else np.zeros(dimension, np.float32) for i in ids],
-            np.float32,
-        ).reshape(len(ids), dimension)
+
+        def fetch(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            with conn.cursor(binary=True) as cursor:  # halfvec → NumPy without text parsing
+                cursor.execute("SELECT id, embedding FROM passages WHERE id = ANY(%s)", [ids])
+                return cursor.fetchall()
+
+        stored = {
+            pid: vector.to_numpy().astype(np.float32) for pid, vector in self.backend.read(fetch)
+        }
+        empty = np.zeros(self.manifest.dimension, np.float32)
+        return {row: stored.get(pid, empty) for row, pid in zip(rows, ids, strict=True)}
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         """The passages at ``rows``, in that order (one removed since this generation was
@@ -862,59 +873,63 @@ def _load_rows(conn: psycopg.Connection[Any]) -> _Rows:
     )
 
 
+class _Cache(Generic[K, V]):
+    """A bounded LRU that the threads answering questions share. What a caller asked for is
+    gathered for it before anything is evicted, however many keys it asks for at once."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Sequence[K], fetch: Callable[[list[K]], dict[K, V]]) -> list[V]:
+        """The values of ``keys``: cached ones, and the rest from one ``fetch`` of them all
+        (which must return every key it is given)."""
+        with self._lock:
+            found = {k: self._items[k] for k in keys if k in self._items}
+            for k in found:
+                self._items.move_to_end(k)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            fetched = fetch(missing)
+            found.update(fetched)
+            with self._lock:
+                self._items.update(fetched)
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return [found[k] for k in keys]
+
+
 class _SentenceRows:
-    """Passages' sentences fetched for the rows a question looks at, and kept a while."""
+    """Passages' sentences and their vectors, fetched for the rows a question looks at."""
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
-        self._cache: OrderedDict[int, tuple[tuple[Sentence, ...], np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: _Cache[int, tuple[tuple[Sentence, ...], np.ndarray]] = _Cache(_SENTENCE_CACHE)
 
     def _get(self, rows: Sequence[int]) -> list[tuple[tuple[Sentence, ...], np.ndarray]]:
-        """The rows' sentences and vectors: from the cache, the rest in one query. What is
-        returned is gathered before anything is evicted (other threads share the cache)."""
-        rows = [int(r) for r in rows]
-        with self._lock:
-            found = {r: self._cache[r] for r in rows if r in self._cache}
-            for r in found:
-                self._cache.move_to_end(r)
-        missing = sorted(set(rows) - found.keys())
-        if missing:
-            ids = self._store._ids(missing)
-            fetched = dict(
-                (pid, (sentences, vectors))
-                for pid, sentences, vectors in self._store.backend.read(
-                    lambda conn: conn.execute(
-                        "SELECT id, sentences, sentence_vectors FROM passages WHERE id = ANY(%s)",
-                        [ids],
-                    ).fetchall()
-                )
-            )
-            dimension = self._store.manifest.dimension
-            for row, pid in zip(missing, ids, strict=True):
-                sentences, vectors = fetched.get(pid, ([], b""))
-                found[row] = (
-                    tuple(Sentence(s, e, frozenset(t)) for s, e, t in sentences),
-                    np.frombuffer(vectors, np.int8).reshape(-1, dimension),
-                )
-            with self._lock:
-                for row in missing:
-                    self._cache[row] = found[row]
-                while len(self._cache) > _SENTENCE_CACHE:
-                    self._cache.popitem(last=False)
-        return [found[r] for r in rows]
+        return self._cache.get_many([int(r) for r in rows], self._fetch)
 
-    def _index(self, rows: Sequence[int]) -> SentenceIndex:
-        found = self._get(rows)
-        vectors = [v for _, v in found if len(v)]
-        stacked = (
-            np.concatenate(vectors).astype(np.float32) / SCALE
-            if vectors
-            else np.zeros((0, self._store.manifest.dimension), np.float32)
-        )
-        return SentenceIndex.empty(self._store.manifest.dimension).extended(
-            (s for s, _ in found), stacked
-        )
+    def _fetch(self, rows: list[int]) -> dict[int, tuple[tuple[Sentence, ...], np.ndarray]]:
+        ids = self._store._ids(rows)
+        fetched = {
+            pid: (sentences, vectors)
+            for pid, sentences, vectors in self._store.backend.read(
+                lambda conn: conn.execute(
+                    "SELECT id, sentences, sentence_vectors FROM passages WHERE id = ANY(%s)",
+                    [ids],
+                ).fetchall()
+            )
+        }
+        dimension = self._store.manifest.dimension
+        found = {}
+        for row, pid in zip(rows, ids, strict=True):
+            sentences, vectors = fetched.get(pid, ([], b""))
+            found[row] = (
+                tuple(Sentence(s, e, frozenset(t)) for s, e, t in sentences),
+                np.frombuffer(vectors, np.int8).reshape(-1, dimension),
+            )
+        return found
 
     def sentences(self, row: int) -> tuple[Sentence, ...]:
         return self._get([row])[0][0]
@@ -923,13 +938,33 @@ class _SentenceRows:
         return self._get([row])[0][1]
 
     def similarities(self, row: int, query: np.ndarray) -> np.ndarray:
-        return self._index([row]).similarities(0, query)
+        block = self.vectors(row)
+        return (block.astype(np.float32) @ np.asarray(query, np.float32)) / SCALE
 
     def best_similarities(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
-        return self._index(rows).best_similarities(range(len(rows)), query)
+        """As ``SentenceIndex.best_similarities``: -1 for a passage without sentences."""
+        query = np.asarray(query, np.float32)
+        return np.array(
+            [
+                float(((v.astype(np.float32) @ query) / SCALE).max()) if len(v) else -1.0
+                for _, v in self._get(rows)
+            ],
+            np.float32,
+        )
 
     def best_sentence_scores(self, rows: Sequence[int], weights: dict[str, float]) -> np.ndarray:
-        return self._index(rows).best_sentence_scores(range(len(rows)), weights)
+        """As ``SentenceIndex.best_sentence_scores``: 0 for a passage without sentences."""
+        wanted = {t: w for t, w in weights.items() if w}
+        return np.array(
+            [
+                max(
+                    (sum(wanted.get(term, 0.0) for term in s.terms) for s in sentences),
+                    default=0.0,
+                )
+                for sentences, _ in self._get(rows)
+            ],
+            np.float32,
+        )
 
 
 class PostgresLexicon:
@@ -942,6 +977,7 @@ class PostgresLexicon:
         self._vocabulary: dict[str, tuple[int, int]] | None = None
         self._speller_lock = threading.Lock()
         self._speller: Any = None
+        self._cache: _Cache[int, tuple[np.ndarray, np.ndarray]] = _Cache(_POSTINGS_CACHE)
         self.query_terms = lru_cache(maxsize=4096)(self._query_terms)
 
     def _terms(self) -> dict[str, tuple[int, int]]:
@@ -962,7 +998,7 @@ class PostgresLexicon:
 
     def uncorrected(self) -> PostgresLexicon:
         other = PostgresLexicon(self._store, correct=False)
-        other._vocabulary = self._vocabulary
+        other._vocabulary, other._cache = self._vocabulary, self._cache
         return other
 
     def document_frequency(self, term: str) -> int:
@@ -977,16 +1013,34 @@ class PostgresLexicon:
         return self.idf(term) or math.log(1 + (len(self) + 0.5) / 0.5)
 
     def documents(self, term: str) -> np.ndarray:
+        """The rows of the passages containing ``term``, ascending."""
         found = self._terms().get(term)
         if found is None:
             return np.zeros(0, np.int64)
-        ids = [
-            pid
-            for (pid,) in self._store._query(
-                "SELECT passage_id FROM postings WHERE term_id = %s", [found[0]]
-            )
-        ]
-        return np.sort(self._store.rows().rows(ids)[0])
+        ((rows, _),) = self._postings([found[0]])
+        return rows
+
+    def _postings(self, term_ids: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each term's (rows ascending, term frequencies) in this generation."""
+        return self._cache.get_many(list(term_ids), self._fetch_postings)
+
+    def _fetch_postings(self, term_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        def fetch(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            with conn.cursor(binary=True) as cursor:  # arrays arrive as lists, not rows
+                cursor.execute(
+                    "SELECT term_id, array_agg(passage_id ORDER BY passage_id), "
+                    "array_agg(tf ORDER BY passage_id) FROM postings "
+                    "WHERE term_id = ANY(%s) GROUP BY term_id",
+                    [term_ids],
+                )
+                return cursor.fetchall()
+
+        table = self._store.rows()
+        found = {term_id: (np.zeros(0, np.int64), np.zeros(0, np.float32)) for term_id in term_ids}
+        for term_id, passage_ids, tfs in self._store.backend.read(fetch):
+            rows, at = table.rows(passage_ids)
+            found[term_id] = (rows, np.asarray(tfs, np.float32)[at])
+        return found
 
     def _query_terms(self, text: str) -> tuple[str, ...]:
         found = terms(text)
@@ -1018,27 +1072,15 @@ class PostgresLexicon:
         wanted = [vocabulary[t] for t in self.query_terms(query) if t in vocabulary]
         if not wanted or not len(table.ids):
             return result
-        postings = self._store.backend.read(
-            lambda conn: conn.execute(
-                "SELECT term_id, passage_id, tf FROM postings WHERE term_id = ANY(%s)",
-                [sorted({term_id for term_id, _ in wanted})],
-            ).fetchall()
-        )
-        if not postings:
-            return result
-        term_ids, passage_ids, tfs = (np.array(column) for column in zip(*postings, strict=True))
-        rows, at = table.rows(passage_ids.tolist())
-        term_ids, tf = term_ids[at], tfs[at].astype(np.float32)
         n, average = len(table.ids), table.total_length / max(len(table.ids), 1)
-        norm = BM25_K1 * ((1 - BM25_B) + BM25_B * table.lengths[rows] / average)
-        part = tf / (norm + tf)
         # A term the question repeats counts each time, as in bm25s.
         times = Counter(term_id for term_id, _ in wanted)
-        idf = {
-            term_id: math.log(1 + (n - df + 0.5) / (df + 0.5)) * times[term_id]
-            for term_id, df in wanted
-        }
-        np.add.at(result, rows, part * np.array([idf[t] for t in term_ids.tolist()], np.float32))
+        frequency = dict(wanted)
+        for term_id, (rows, tf) in zip(times, self._postings(list(times)), strict=True):
+            df = frequency[term_id]
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) * times[term_id]
+            norm = BM25_K1 * ((1 - BM25_B) + BM25_B * table.lengths[rows] / average)
+            result[rows] += (idf * tf / (norm + tf)).astype(np.float32)
         if weights is not None:
             result *= weights
         return result
