@@ -537,8 +537,24 @@ def _brief_library_errors(record: logging.LogRecord) -> bool:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    values = [settings.telegram_token, settings.webhook_secret]
-    return [v.get_secret_value() for v in values if v is not None]
+    """What no log line may show: tokens, keys, database addresses and their passwords."""
+    values = [
+        settings.telegram_token,
+        settings.webhook_secret,
+        settings.llm_api_key,
+        settings.database_url,
+        settings.database_replica_urls,
+    ]
+    secrets = [v.get_secret_value() for v in values if v is not None]
+    urls = [settings.database_url.get_secret_value()] if settings.database_url else []
+    if urls:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        for url in urls + settings.replica_urls():
+            with contextlib.suppress(psycopg.ProgrammingError):
+                secrets.append(str(conninfo_to_dict(url).get("password") or ""))
+    return [s for s in secrets if s]
 
 
 def open_state(settings: Settings) -> BotState:

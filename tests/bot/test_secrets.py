@@ -97,3 +97,28 @@ def test_a_malformed_token_error_does_not_repeat_it(token):
     shown = "".join(traceback.format_exception(error.value)) + repr(error.value)
     assert token not in shown and "tooshort-secret" not in shown and not _leaks(shown)
     assert "does not look like a bot token" in str(error.value)
+
+
+def test_database_passwords_and_the_llm_key_never_reach_a_log(caplog):
+    from bot.app import configure_logging
+
+    settings = Settings(
+        _env_file=None,
+        store="postgres",
+        database_url="postgresql://newsbot:pg-primary-pw@db.test/newsbot",
+        database_replica_urls="host=r1.test user=newsbot password=pg-replica-pw dbname=newsbot",
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_model="m",
+        llm_api_key="sk-llm-key",
+    )
+    assert not any(s in repr(settings) for s in ("pg-primary-pw", "pg-replica-pw", "sk-llm-key"))
+    configure_logging(settings)
+    logging.getLogger().addHandler(caplog.handler)  # basicConfig(force=True) took it away
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("psycopg.pool").warning(
+            "error connecting to postgresql://newsbot:pg-primary-pw@db.test/newsbot"
+        )
+        logging.getLogger("httpx").warning("Authorization: Bearer sk-llm-key; pg-replica-pw")
+    assert "error connecting to" in caplog.text  # the record is there, its secrets are not
+    for secret in ("pg-primary-pw", "pg-replica-pw", "sk-llm-key"):
+        assert secret not in caplog.text
