@@ -382,7 +382,13 @@ class PostgresBackend:
             assert manifest is not None
             return manifest
 
-        return self.write(work)
+        try:
+            return self.write(work)
+        except psycopg.Error as e:
+            raise IndexStoreError(
+                f"writing to {self.description} failed ({_first_line(e)}); the transaction "
+                "was rolled back, so the store holds what it held before"
+            ) from e
 
     def close(self) -> None:
         self._primary.close()

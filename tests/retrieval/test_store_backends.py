@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from corpus import Article, load_path, sample_corpus_dir
+from corpus.errors import IndexStoreError
 from retrieval.assistant import NewsAssistant
 from retrieval.ingest import update_index
 from retrieval.settings import RetrievalSettings
@@ -217,3 +218,42 @@ def test_sentences_asked_for_more_rows_than_the_cache_holds(both, monkeypatch):
     assert np.allclose(best, source.sentences.best_similarities(rows, source.vectors([0])[0]))
     source.close()
     copy.close()
+
+
+def test_a_commit_that_fails_midway_leaves_the_postgres_store_as_it_was(
+    tmp_path, embedder, postgres_database
+):
+    from retrieval.store import NewContent
+
+    settings = RetrievalSettings(
+        store="postgres", database_url=postgres_database, index_dir=tmp_path
+    )
+    assistant = NewsAssistant(settings, embedder=embedder)
+    assistant.ingest([sample_corpus_dir()])
+    story = _articles(MULTIHOP_ALL)[0]
+    backend = open_backend(settings)
+    before = backend.open()
+    chunks = list(before.all_chunks())[:2]
+    clash = [dataclasses.replace(c, article_id=story.id, position=0) for c in chunks]
+    vectors = before.vectors([0, 1])
+
+    # The new article's two passages share a position: the database refuses the second one
+    # after the removal and the article rows of the same commit were written.
+    with pytest.raises(IndexStoreError, match="rolled back"):
+        backend.commit(
+            NewContent.with_passage_vectors([story], clash, vectors),
+            base=before,
+            model=before.manifest.model,
+            dimension=before.manifest.dimension,
+            chunk_size=before.manifest.chunk_size,
+            chunk_overlap=before.manifest.chunk_overlap,
+            remove=[chunks[0].article_id],
+        )
+
+    after = backend.open()
+    assert after.manifest == before.manifest
+    assert after.article_ids() == before.article_ids() and not after.has_article(story.id)
+    answer = assistant.ask("Who met whom in Lima?")
+    assert "Salhuana" in answer.text and "Boluarte" in answer.text
+    backend.close()
+    assistant.close()
