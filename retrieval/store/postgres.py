@@ -1,6 +1,6 @@
 """The store in PostgreSQL + pgvector: one database that a worker writes and replicas read.
 
-Tables (schema ``store``, version in ``newsbot_schema``; see ``_MIGRATIONS``):
+Tables (the ``store`` component's version is kept in ``newsbot_schema``; ``_MIGRATIONS``):
 
     store_manifest   one row: generation, model, dimension, counts, BM25 length total
     articles         cleaned text and metadata, keyed by the article id
@@ -17,8 +17,9 @@ by id (its rows, as the search wants them) and keeps the small per-row arrays in
 passage removed after that is skipped when asked for, and the reader reloads when it sees a
 newer generation (``NewsAssistant``), as with the FAISS backend.
 
-Articles, passages and their statistics are keyed by the article id first, the natural
-distribution key should the tables ever be sharded; that is not tested.
+Articles and passages are keyed by the article id first, the natural distribution key
+should the tables ever be sharded; the lexical statistics (``terms``, ``postings``) are
+corpus-wide and would have to be kept per shard. No sharded setup is tested.
 """
 
 from __future__ import annotations
