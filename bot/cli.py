@@ -143,7 +143,8 @@ def ingest(sources: tuple[str, ...], index_dir: Path | None, rebuild: bool) -> N
     m = assistant.manifest_now()
     if m is not None:
         click.echo(
-            f"Index {settings.index_dir}: {m.article_count} articles, {m.chunk_count} chunks."
+            f"Index {assistant.backend.description}: {m.article_count} articles, "
+            f"{m.chunk_count} chunks."
         )
     if not found:
         sys.exit(1)

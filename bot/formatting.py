@@ -114,6 +114,7 @@ def format_hits_text(hits: list[Hit], *, width: int = 100) -> str:
 def stats_to_dict(stats: IndexStats) -> dict[str, Any]:
     return {
         "index_dir": str(stats.index_dir),
+        "store": stats.store or str(stats.index_dir),
         "generation": stats.generation,
         "articles": stats.articles,
         "chunks": stats.chunks,
@@ -139,7 +140,7 @@ def stats_to_dict(stats: IndexStats) -> dict[str, Any]:
 
 def format_stats_text(stats: IndexStats) -> str:
     rows = [
-        ("index", str(stats.index_dir)),
+        ("index", stats.store or str(stats.index_dir)),
         ("articles", f"{stats.articles:,}"),
         ("chunks", f"{stats.chunks:,}"),
         ("model", stats.model),

@@ -54,6 +54,8 @@ class IndexStats:
     newest: str | None
     sources: tuple[SourceStatus, ...] = ()
     last_refresh: str | None = None
+    # Where the index lives: the directory, or the PostgreSQL database (never its password).
+    store: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +451,7 @@ class NewsAssistant:
                 newest=newest,
                 sources=self._source_status(index),
                 last_refresh=SourceStore(self.settings.index_dir).last_round(),
+                store=self.backend.description,
             )
 
     def _source_status(self, index: Store) -> tuple[SourceStatus, ...]:

@@ -29,6 +29,7 @@ def test_ask_from_postgres_then_from_a_faiss_copy(runner, monkeypatch, postgres_
     _on(monkeypatch, postgres_database)
     assert runner.invoke(cli, ["ingest", str(sample_corpus_dir())]).exit_code == 0
 
+    stats = json.loads(runner.invoke(cli, ["stats", "--json"]).output)
     from_postgres = runner.invoke(cli, ["ask", "--json", "Who met whom in Lima?"])
     copied = runner.invoke(cli, ["migrate-store", "--to", "faiss", "--index", str(tmp_path / "ix")])
     monkeypatch.setenv("NEWSBOT_STORE", "faiss")
@@ -36,6 +37,8 @@ def test_ask_from_postgres_then_from_a_faiss_copy(runner, monkeypatch, postgres_
         cli, ["ask", "--json", "Who met whom in Lima?", "--index", str(tmp_path / "ix")]
     )
 
+    assert stats["store"].startswith("the PostgreSQL database")
+    assert (stats["articles"], stats["chunks"]) == (2, 8)
     assert copied.exit_code == 0, copied.output
     assert "Copied 2 articles and 8 passages" in copied.output
     answers = [json.loads(r.output) for r in (from_postgres, from_faiss)]
