@@ -146,6 +146,8 @@ _EXPORTS = {
     "Sentences": "retrieval.store.base",
     "Store": "retrieval.store.base",
     "StoreBackend": "retrieval.store.base",
+    "article_from_row": "retrieval.store.base",
+    "chunk_from_row": "retrieval.store.base",
     "damaged": "retrieval.store.base",
     "PostgresBackend": "retrieval.store.postgres",
     "PostgresStore": "retrieval.store.postgres",

@@ -26,6 +26,8 @@ _EXPORTS = {
     "Sentences": "retrieval.store.base",
     "Store": "retrieval.store.base",
     "StoreBackend": "retrieval.store.base",
+    "article_from_row": "retrieval.store.base",
+    "chunk_from_row": "retrieval.store.base",
     "damaged": "retrieval.store.base",
     "publication_arrays": "retrieval.store.base",
     "FaissBackend": "retrieval.store.faiss_index",

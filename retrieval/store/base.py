@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,6 +38,8 @@ __all__ = [
     "Sentences",
     "Store",
     "StoreBackend",
+    "article_from_row",
+    "chunk_from_row",
     "damaged",
     "publication_arrays",
 ]
@@ -266,6 +268,39 @@ class NewContent:
         sentences = [sentences_of(c.text) for c in chunks]
         counts = [len(row) for row in sentences]
         return cls(articles, chunks, vectors, sentences, np.repeat(vectors, counts, axis=0))
+
+
+def article_from_row(row: Sequence[Any]) -> Article:
+    """An article from (id, title, body, url, source, published ISO text, language, extra),
+    the columns both stores keep; ``extra`` as JSON text or already decoded."""
+    id_, title, body, url, source, published, language, extra = row
+    return Article(
+        id=id_,
+        title=title,
+        body=body,
+        url=url,
+        source=source,
+        published=datetime.fromisoformat(published) if published else None,
+        language=language,
+        extra=extra if isinstance(extra, dict) else json.loads(extra),
+    )
+
+
+def chunk_from_row(row: Sequence[Any]) -> Chunk:
+    """A passage from (article id, position, start, end, text, and its article's title,
+    source, url and published ISO text), as both stores select them."""
+    article_id, position, start, end, text, title, source, url, published = row
+    return Chunk(
+        article_id=article_id,
+        position=position,
+        text=text,
+        start=start,
+        end=end,
+        title=title,
+        source=source,
+        url=url,
+        published=datetime.fromisoformat(published) if published else None,
+    )
 
 
 def damaged(index_dir: Path, what: str) -> IndexStoreError:

@@ -60,6 +60,8 @@ from .base import (
     NewContent,
     RowMetadata,
     Store,
+    article_from_row,
+    chunk_from_row,
     damaged,
     publication_arrays,
 )
@@ -238,7 +240,7 @@ class FaissIndex:
             return []
         placeholders = ",".join("?" * len(rows))
         found = {
-            row: _chunk_from_row(rest)
+            row: chunk_from_row(rest)
             for row, *rest in self._query(
                 'SELECT c.row, c.article_id, c.position, c.start, c."end", '
                 # Only the passage, not the whole article (substr counts characters).
@@ -260,7 +262,7 @@ class FaissIndex:
             "a.source, a.url, a.published "
             "FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.row"
         ):
-            yield _chunk_from_row(rest)
+            yield chunk_from_row(rest)
 
     @property
     def sentences(self) -> SentenceIndex:
@@ -343,7 +345,7 @@ class FaissIndex:
             "SELECT id, title, body, url, source, published, language, extra "
             "FROM articles ORDER BY rowid"
         ):
-            yield _article_from_row(row)
+            yield article_from_row(row)
 
     def article(self, article_id: str) -> Article | None:
         row = self._query_one(
@@ -351,7 +353,7 @@ class FaissIndex:
             "FROM articles WHERE id = ?",
             [article_id],
         )
-        return _article_from_row(row) if row else None
+        return article_from_row(row) if row else None
 
     def article_with_text(self, fingerprint: str) -> str | None:
         """The id of a stored article with this :func:`content_fingerprint`, if any."""
@@ -404,7 +406,7 @@ class FaissIndex:
             f"{where} ORDER BY julianday(published) DESC, rowid DESC LIMIT ?",
             [*params, limit],
         )
-        return [_article_from_row(row) for row in rows]
+        return [article_from_row(row) for row in rows]
 
     def rows_of(self, article_ids: Iterable[str]) -> np.ndarray:
         """The rows of every passage of ``article_ids``, ascending."""
@@ -853,33 +855,4 @@ def _article_to_row(article: Article, ingested_at: str) -> tuple:
         article.language,
         json.dumps(article.extra, ensure_ascii=False, sort_keys=True),
         ingested_at,
-    )
-
-
-def _article_from_row(row: Iterable) -> Article:
-    id_, title, body, url, source, published, language, extra = row
-    return Article(
-        id=id_,
-        title=title,
-        body=body,
-        url=url,
-        source=source,
-        published=datetime.fromisoformat(published) if published else None,
-        language=language,
-        extra=json.loads(extra),
-    )
-
-
-def _chunk_from_row(row: Sequence) -> Chunk:
-    article_id, position, start, end, text, title, source, url, published = row
-    return Chunk(
-        article_id=article_id,
-        position=position,
-        text=text,
-        start=start,
-        end=end,
-        title=title,
-        source=source,
-        url=url,
-        published=datetime.fromisoformat(published) if published else None,
     )

@@ -52,7 +52,16 @@ from ..chunking import Chunk
 from ..lexical import BM25_B, BM25_K1, spelling_corrections
 from ..sentences import SCALE, Sentence, quantized
 from ..text import terms
-from .base import FORMAT_VERSION, Manifest, NewContent, RowMetadata, Store, publication_arrays
+from .base import (
+    FORMAT_VERSION,
+    Manifest,
+    NewContent,
+    RowMetadata,
+    Store,
+    article_from_row,
+    chunk_from_row,
+    publication_arrays,
+)
 from .pg_schema import advisory_lock, apply_migrations, describe, schema_version
 from .vectors import EXACT_FILTERED_UP_TO
 
@@ -709,7 +718,7 @@ class PostgresStore:
         opened is left out)."""
         ids = self._ids(rows)
         found = {
-            row[0]: _chunk(row[1:])
+            row[0]: chunk_from_row(row[1:])
             for row in self.backend.read(
                 lambda conn: conn.execute(_CHUNKS + " WHERE p.id = ANY(%s)", [ids]).fetchall()
             )
@@ -718,7 +727,7 @@ class PostgresStore:
 
     def all_chunks(self) -> Iterator[Chunk]:
         def work(conn: psycopg.Connection[Any]) -> list[Chunk]:
-            return [_chunk(row[1:]) for row in conn.execute(_CHUNKS + " ORDER BY p.id")]
+            return [chunk_from_row(row[1:]) for row in conn.execute(_CHUNKS + " ORDER BY p.id")]
 
         yield from self.backend.read(work)
 
@@ -753,11 +762,11 @@ class PostgresStore:
 
     def article(self, article_id: str) -> Article | None:
         rows = self._query(_ARTICLES + " WHERE id = %s", [article_id])
-        return _article(rows[0]) if rows else None
+        return article_from_row(rows[0]) if rows else None
 
     def articles(self) -> Iterator[Article]:
         for row in self._query(_ARTICLES + " ORDER BY seq"):
-            yield _article(row)
+            yield article_from_row(row)
 
     def article_with_text(self, fingerprint: str) -> str | None:
         rows = self._query("SELECT id FROM articles WHERE fingerprint = %s LIMIT 1", [fingerprint])
@@ -795,7 +804,7 @@ class PostgresStore:
         rows = self._query(
             f"{_ARTICLES} {where} ORDER BY published_at DESC, seq DESC LIMIT %s", [*params, limit]
         )
-        return [_article(r) for r in rows]
+        return [article_from_row(r) for r in rows]
 
     def date_range(self) -> tuple[str | None, str | None]:
         ((oldest, newest),) = self._query("SELECT min(published), max(published) FROM articles")
@@ -821,35 +830,6 @@ _CHUNKS = (
     'substr(a.body, p.start + 1, p."end" - p.start), a.title, a.source, a.url, a.published '
     "FROM passages p JOIN articles a ON a.id = p.article_id"
 )
-
-
-def _article(row: Sequence[Any]) -> Article:
-    id_, title, body, url, source, published, language, extra = row
-    return Article(
-        id=id_,
-        title=title,
-        body=body,
-        url=url,
-        source=source,
-        published=datetime.fromisoformat(published) if published else None,
-        language=language,
-        extra=extra,
-    )
-
-
-def _chunk(row: Sequence[Any]) -> Chunk:
-    article_id, position, start, end, text, title, source, url, published = row
-    return Chunk(
-        article_id=article_id,
-        position=position,
-        text=text,
-        start=start,
-        end=end,
-        title=title,
-        source=source,
-        url=url,
-        published=datetime.fromisoformat(published) if published else None,
-    )
 
 
 def _load_rows(conn: psycopg.Connection[Any]) -> _Rows:
