@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PIP := $(VENV)/bin/python -m pip
 
-.PHONY: install demo test lint bench bench-extraction bench-refresh bench-timeframe bench-llm fit-answers clean
+.PHONY: install demo test lint bench bench-extraction bench-refresh bench-timeframe bench-llm bench-store fit-answers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench-timeframe: install
 # venv of its own) beside the extractive ones on the natural-questions dev set (bench/llm.py).
 bench-llm: install
 	$(VENV)/bin/python -m bench.llm $(BENCH_ARGS)
+
+# The two stores side by side, FAISS files vs. PostgreSQL + pgvector, on MultiHop-RAG and on
+# 100k and 1M synthetic passages (bench/README.md, Storage backends): a table on stdout,
+# bench/results/store.json. BENCH_ARGS="--quick" for MultiHop-RAG and 20k only.
+bench-store: install
+	$(VENV)/bin/python -m bench.store $(BENCH_ARGS)
 
 # Refit retrieval/answer_model.json on the development sets in ../shared/eval (README, Answers):
 # indexes MultiHop-RAG's corpus into FIT_INDEX once (about 8 minutes), then fits (about 1 minute).

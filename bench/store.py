@@ -57,6 +57,7 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
 
 from bench.scaling import NOISE, SEED, _product_index, _Source
 from corpus.errors import NewsbotError
@@ -70,7 +71,7 @@ from retrieval.store.faiss_index import VECTORS_NAME, FaissIndex, commit
 from retrieval.store.faiss_index import locked as index_locked
 from retrieval.store.migrate import copy_store
 from retrieval.store.postgres import _MIN_EF_SEARCH  # the ef_search nearest() sets
-from retrieval.store.vectors import VectorIndexConfig, describe_index
+from retrieval.store.vectors import EXACT_FILTERED_UP_TO, VectorIndexConfig, describe_index
 
 __all__ = ["main", "run"]
 
@@ -384,7 +385,9 @@ def _database(server_url: str, label: str) -> Iterator[str]:
 
 
 def _pg_settings(url: str, work: Path) -> RetrievalSettings:
-    return RetrievalSettings(store="postgres", database_url=url, index_dir=work / "pg-unused")
+    return RetrievalSettings(
+        store="postgres", database_url=SecretStr(url), index_dir=work / "pg-unused"
+    )
 
 
 def _copy(faiss_store: Store, url: str) -> tuple[float, float]:
@@ -438,10 +441,15 @@ def _measure_size(
                 to_faiss = _row_map(faiss_store, url)
                 stores = {"faiss": faiss_store, "postgres": pg_store}
                 maps = {"faiss": None, "postgres": to_faiss}
+                among = _among(maps, window["rows"])
+                with _phase(phases, f"{label}: PostgreSQL ANALYZE"):
+                    early = _filtered_before_analyze(
+                        pg_store, url, to_faiss, vectors[:50], among["postgres"], exact_among
+                    )
                 with _phase(phases, f"{label}: dense queries"):
-                    dense = _dense(stores, maps, vectors, exact, window["rows"], exact_among)
+                    dense = _dense(stores, maps, vectors, exact, among, exact_among)
                 with _phase(phases, f"{label}: PostgreSQL profile"):
-                    profile = _pg_profile(url, vectors[:50])
+                    profile = _pg_profile(url, vectors[:50], among["postgres"], pg_store)
                 with _phase(phases, f"{label}: answers"):
                     answered = _answers(
                         {
@@ -460,6 +468,7 @@ def _measure_size(
     index = faiss.read_index(str(built.directory / faiss_store.generation / VECTORS_NAME))
     out["window"] = {k: v for k, v in window.items() if k != "rows"}
     out["postgres profile"] = profile
+    out["postgres before ANALYZE"] = early
     out["faiss"] = {
         "index": describe_index(index),
         "ingest s": round(built.commit_seconds, 1),
@@ -471,7 +480,7 @@ def _measure_size(
         "disk MB": round(disk["faiss"]),
     }
     out["postgres"] = {
-        "index": f"HNSW halfvec cosine (pgvector defaults), ef_search={_MIN_EF_SEARCH}",
+        "index": f"HNSW halfvec, ef_search {_MIN_EF_SEARCH}",
         "ingest s": round(copy_seconds, 1),
         "ingest passages/s": round(n / copy_seconds),
         "ingest s after last batch (HNSW build, check)": round(after_last, 1),
@@ -539,26 +548,32 @@ def _row_map(faiss_store: Store, url: str) -> np.ndarray:
     return mapped
 
 
+def _among(maps: dict[str, np.ndarray | None], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The filter's FAISS ``rows`` in each backend's own row numbers, ascending."""
+    out = {}
+    for name, to_faiss in maps.items():
+        if to_faiss is None:
+            out[name] = rows
+        else:
+            position = np.empty_like(to_faiss)
+            position[to_faiss] = np.arange(len(to_faiss))
+            out[name] = np.sort(position[rows])
+    return out
+
+
 def _dense(
     stores: dict[str, Store],
     maps: dict[str, np.ndarray | None],
     queries: np.ndarray,
     exact: np.ndarray,
-    among: np.ndarray,
+    inverse: dict[str, np.ndarray],
     exact_among: np.ndarray,
 ) -> dict[str, dict[str, Any]]:
     """Latency and recall of ``nearest`` per backend, unfiltered and filtered, the backends
-    taking turns on every question."""
-    inverse = {}
-    for name, to_faiss in maps.items():
-        if to_faiss is None:
-            inverse[name] = among
-        else:
-            position = np.empty_like(to_faiss)
-            position[to_faiss] = np.arange(len(to_faiss))
-            inverse[name] = np.sort(position[among])
+    taking turns on every question; ``inverse`` is the filter in each backend's rows."""
     found: dict[str, dict[str, list[float]]] = {
-        b: {"ms": [], "recall": [], "filtered ms": [], "filtered recall": []} for b in stores
+        b: {"ms": [], "recall": [], "filtered ms": [], "filtered recall": [], "short": []}
+        for b in stores
     }
     for v in queries[: 3 * WARM_UP]:
         for name, store in stores.items():
@@ -574,6 +589,7 @@ def _dense(
                 started = time.perf_counter()
                 rows, _ = store.nearest(v, K, among=allowed)
                 record[f"{kind}ms"].append((time.perf_counter() - started) * 1000)
+                record["short"].append(len(rows) < K)
                 to_faiss = maps[name]
                 rows = rows if to_faiss is None else to_faiss[rows]
                 record[f"{kind}recall"].append(len(set(rows.tolist()) & set(truth.tolist())) / K)
@@ -585,44 +601,102 @@ def _dense(
             "filtered p50 ms": round(_median(r["filtered ms"]), 2),
             "filtered p99 ms": round(float(np.percentile(r["filtered ms"], 99)), 2),
             "filtered recall@10": round(float(np.mean(r["filtered recall"])), 4),
+            "searches returning fewer than 10": int(sum(r["short"])),
         }
         for name, r in found.items()
     }
 
 
-def _pg_profile(url: str, queries: np.ndarray) -> dict[str, Any]:
+def _pg_profile(url: str, queries: np.ndarray, among: np.ndarray, store: Any) -> dict[str, Any]:
     """Where PostgreSQL's dense query time goes: the server's own execution and planning
-    time (EXPLAIN ANALYZE of ``nearest``'s unfiltered statement, same ef_search), its buffer
-    traffic, the plan, and what a bare round trip costs over the same kind of connection."""
-    statement = (
-        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT id, 1 - (embedding <=> %s) "
-        "FROM passages ORDER BY embedding <=> %s LIMIT %s"
-    )
-    execution, planning, hit, read, nodes, trips = [], [], [], [], set(), []
+    time (EXPLAIN ANALYZE of the statements ``PostgresStore.nearest`` sends, with its
+    settings), buffer traffic, plans, and what a bare round trip costs."""
+    ids = store._ids(among)  # the passage ids nearest() sends for these rows
+    out: dict[str, Any] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         register_vector(conn)
+        trips = []
         for _ in range(20):
             started = time.perf_counter()
             conn.execute("SELECT 1").fetchall()
             trips.append((time.perf_counter() - started) * 1000)
-        for v in queries:
-            vector = HalfVector(np.asarray(v, np.float32))
-            with conn.transaction():
-                conn.execute(f"SET LOCAL hnsw.ef_search = {max(K, _MIN_EF_SEARCH)}")
-                ((plan,),) = conn.execute(statement, [vector, vector, K]).fetchall()
-            top = plan[0]
-            execution.append(top["Execution Time"])
-            planning.append(top["Planning Time"])
-            hit.append(top["Plan"].get("Shared Hit Blocks", 0))
-            read.append(top["Plan"].get("Shared Read Blocks", 0))
-            nodes.add(_plan_nodes(top["Plan"]))
+        out["SELECT 1 round trip p50 ms"] = round(_median(trips), 3)
+        for kind in ("", "filtered "):
+            plans = []
+            for v in queries:
+                vector = HalfVector(np.asarray(v, np.float32))
+                with conn.transaction():
+                    plans.append(_explain(conn, vector, ids if kind else None))
+            out |= {
+                f"{kind}server execution p50 ms": round(
+                    _median([p["Execution Time"] for p in plans]), 2
+                ),
+                f"{kind}server planning p50 ms": round(
+                    _median([p["Planning Time"] for p in plans]), 2
+                ),
+                f"{kind}shared buffers hit p50": _median(
+                    [p["Plan"].get("Shared Hit Blocks", 0) for p in plans]
+                ),
+                f"{kind}shared buffers read p50": _median(
+                    [p["Plan"].get("Shared Read Blocks", 0) for p in plans]
+                ),
+                f"{kind}plan": sorted({_plan_nodes(p["Plan"]) for p in plans}),
+            }
+    return out
+
+
+def _explain(conn: psycopg.Connection[Any], vector: HalfVector, ids: list[int] | None) -> Any:
+    """EXPLAIN ANALYZE of what ``nearest`` runs (inside the caller's transaction)."""
+    explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+    if ids is not None and len(ids) <= EXACT_FILTERED_UP_TO:
+        query = (
+            "SELECT id, 1 - (embedding <=> %s) FROM passages WHERE id = ANY(%s) "
+            "ORDER BY embedding <=> %s LIMIT %s"
+        )
+        return conn.execute(explain + query, [vector, ids, vector, K]).fetchall()[0][0][0]
+    conn.execute(f"SET LOCAL hnsw.ef_search = {max(K, _MIN_EF_SEARCH)}")
+    if ids is None:
+        query = "SELECT id, 1 - (embedding <=> %s) FROM passages ORDER BY embedding <=> %s LIMIT %s"
+        return conn.execute(explain + query, [vector, vector, K]).fetchall()[0][0][0]
+    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    query = (
+        "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
+        "FROM passages WHERE id = ANY(%s) ORDER BY embedding <=> %s LIMIT %s) "
+        "SELECT id, 1 - distance FROM found ORDER BY distance"
+    )
+    return conn.execute(explain + query, [vector, ids, vector, K]).fetchall()[0][0][0]
+
+
+def _filtered_before_analyze(
+    store: Store,
+    url: str,
+    to_faiss: np.ndarray,
+    queries: np.ndarray,
+    among: np.ndarray,
+    exact_among: np.ndarray,
+) -> dict[str, Any]:
+    """Filtered recall straight after the copy, then ``ANALYZE`` (what autovacuum does
+    within a minute or so): the measurements that follow are of the analysed database.
+    Before it, the planner may answer the exact filtered statement from the HNSW index."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        ((analysed,),) = conn.execute(
+            "SELECT last_autoanalyze IS NOT NULL FROM pg_stat_user_tables "
+            "WHERE relname = 'passages'"
+        ).fetchall()
+    recall, short = [], 0
+    for v, truth in zip(queries, exact_among, strict=False):
+        rows, _ = store.nearest(v, K, among=among)
+        short += len(rows) < K
+        recall.append(len(set(to_faiss[rows].tolist()) & set(truth.tolist())) / K)
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
     return {
-        "server execution p50 ms": round(_median(execution), 2),
-        "server planning p50 ms": round(_median(planning), 2),
-        "shared buffers hit p50": _median(hit),
-        "shared buffers read p50": _median(read),
-        "plan": sorted(nodes),
-        "SELECT 1 round trip p50 ms": round(_median(trips), 3),
+        "autoanalyzed by then": bool(analysed),
+        "filtered recall@10": round(float(np.mean(recall)), 4),
+        "searches returning fewer than 10": short,
+        "questions": len(recall),
+        "ANALYZE s": round(time.perf_counter() - started, 1),
     }
 
 
@@ -689,6 +763,12 @@ def _machine() -> dict[str, Any]:
         "memory GB": round(_meminfo("MemTotal") / 1e9, 1),
         "python": platform.python_version(),
         "faiss": faiss.__version__,
+        "commit": subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip(),
     }
 
 
@@ -776,20 +856,31 @@ def format_notes(result: dict[str, Any]) -> str:
     notes = []
     for s in result["sizes"]:
         w, f, p, prof = s["window"], s["faiss"], s["postgres"], s["postgres profile"]
+        e = s["postgres before ANALYZE"]
         notes.append(
             f"- {s['size']} ({s['passages']:,} passages, {s['vectors']}): filter "
             f"{w['first day']} … {w['last day']} = {w['passages']:,} passages "
             f"({w['share']:.0%}). FAISS ingest: {f['commits']} commit(s), timed in "
             f"{f['ingest timed']}. PostgreSQL ingest: {p['ingest s']:,.0f} s, of which "
             f"{p['ingest s after last batch (HNSW build, check)']:,.0f} s after the last batch "
-            f"(HNSW build, count check). PostgreSQL dense query: server execution p50 "
-            f"{prof['server execution p50 ms']} ms + planning {prof['server planning p50 ms']} "
-            f"ms, shared buffers hit/read p50 {prof['shared buffers hit p50']:.0f}/"
-            f"{prof['shared buffers read p50']:.0f}, plan {'; '.join(prof['plan'])}; a bare "
-            f"`SELECT 1` round trip {prof['SELECT 1 round trip p50 ms']} ms. Answer split p50 "
+            f"(HNSW build, count check); straight after it (autoanalyzed: "
+            f"{e['autoanalyzed by then']}) filtered recall@10 was {e['filtered recall@10']} "
+            f"with {e['searches returning fewer than 10']}/{e['questions']} searches returning "
+            f"fewer than 10, then ANALYZE ({e['ANALYZE s']} s). PostgreSQL on the server, p50: "
+            f"{_server(prof, '')}; filtered {_server(prof, 'filtered ')}; a bare `SELECT 1` "
+            f"round trip {prof['SELECT 1 round trip p50 ms']} ms. Answer split p50 "
             f"(embed / search / compose ms): faiss {_split(f)}, postgres {_split(p)}."
         )
     return "\n".join(notes)
+
+
+def _server(prof: dict[str, Any], kind: str) -> str:
+    return (
+        f"execution {prof[kind + 'server execution p50 ms']} ms + planning "
+        f"{prof[kind + 'server planning p50 ms']} ms, buffers hit/read "
+        f"{prof[kind + 'shared buffers hit p50']:.0f}/{prof[kind + 'shared buffers read p50']:.0f}"
+        f", plan {'; '.join(prof[kind + 'plan'])}"
+    )
 
 
 def _split(b: dict[str, Any]) -> str:

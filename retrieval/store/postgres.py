@@ -129,9 +129,12 @@ _MIGRATIONS = [
                 id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
                 term text NOT NULL UNIQUE,
                 df integer NOT NULL DEFAULT 0)""",
+            # INCLUDE (tf): a term's postings are read from the index alone (an index-only
+            # scan), in order; from the table they would be scattered over as many pages as
+            # the term has passages (100k passages: 245 → 13 ms for six common terms).
             """CREATE TABLE postings (
                 term_id integer NOT NULL, passage_id bigint NOT NULL, tf smallint NOT NULL,
-                PRIMARY KEY (term_id, passage_id))""",
+                PRIMARY KEY (term_id, passage_id) INCLUDE (tf))""",
             "CREATE INDEX postings_by_passage ON postings (passage_id)",
         ),
     ),
@@ -339,6 +342,9 @@ class PostgresBackend:
                     conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
                     conn.execute("SET LOCAL max_parallel_maintenance_workers = 2")
                     conn.execute(_CREATE_HNSW)
+                # Statistics for the planner and the visibility map for index-only scans
+                # now, rather than whenever autovacuum comes by.
+                conn.execute("VACUUM (ANALYZE) articles, passages, terms, postings")
 
             self.write(build)
 
