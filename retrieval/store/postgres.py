@@ -608,7 +608,7 @@ class _Rows:
 
     def rows(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(rows, positions in ``ids``) of the ids this generation knows."""
-        wanted = np.fromiter(ids, np.int64)
+        wanted = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), np.int64)
         at = np.searchsorted(self.ids, wanted)
         at = np.minimum(at, max(len(self.ids) - 1, 0))
         known = (self.ids[at] == wanted) if len(self.ids) else np.zeros(len(wanted), bool)
@@ -1018,11 +1018,16 @@ class PostgresLexicon:
         return self._cache.get_many(list(term_ids), self._fetch_postings)
 
     def _fetch_postings(self, term_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each term's postings as two byte strings made by the server (big-endian ids and
+        frequencies), read straight into NumPy: a common term has tens of thousands, and
+        converting them value by value cost more than the query (100k passages, six common
+        terms: 7 ms, against 11 ms as arrays and 43 ms by binary COPY, one message a row)."""
+
         def fetch(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
-            with conn.cursor(binary=True) as cursor:  # arrays arrive as lists, not rows
+            with conn.cursor(binary=True) as cursor:
                 cursor.execute(
-                    "SELECT term_id, array_agg(passage_id ORDER BY passage_id), "
-                    "array_agg(tf ORDER BY passage_id) FROM postings "
+                    "SELECT term_id, string_agg(int8send(passage_id), '' ORDER BY passage_id), "
+                    "string_agg(int2send(tf), '' ORDER BY passage_id) FROM postings "
                     "WHERE term_id = ANY(%s) GROUP BY term_id",
                     [term_ids],
                 )
@@ -1031,8 +1036,8 @@ class PostgresLexicon:
         table = self._store.rows()
         found = {term_id: (np.zeros(0, np.int64), np.zeros(0, np.float32)) for term_id in term_ids}
         for term_id, passage_ids, tfs in self._store.backend.read(fetch):
-            rows, at = table.rows(passage_ids)
-            found[term_id] = (rows, np.asarray(tfs, np.float32)[at])
+            rows, at = table.rows(np.frombuffer(passage_ids, ">i8").astype(np.int64))
+            found[term_id] = (rows, np.frombuffer(tfs, ">i2").astype(np.float32)[at])
         return found
 
     def _query_terms(self, text: str) -> tuple[str, ...]:
