@@ -248,6 +248,18 @@ class PostgresBackend:
                 )
         return self.write(work)
 
+    def stream(self, query: str) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``query`` a few thousand at a time (a server-side cursor on the
+        primary), for reading a whole store without holding it in memory."""
+        with (
+            self._primary.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name="newsbot_stream") as cursor,
+        ):
+            cursor.itersize = 2000
+            cursor.execute(query)
+            yield from cursor
+
     def write(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         with self._primary.connection() as conn:
             return work(conn)
@@ -732,10 +744,8 @@ class PostgresStore:
         return [found[i] for i in ids if i in found]
 
     def all_chunks(self) -> Iterator[Chunk]:
-        def work(conn: psycopg.Connection[Any]) -> list[Chunk]:
-            return [chunk_from_row(row[1:]) for row in conn.execute(_CHUNKS + " ORDER BY p.id")]
-
-        yield from self.backend.read(work)
+        for row in self.backend.stream(_CHUNKS + " ORDER BY p.id"):
+            yield chunk_from_row(row[1:])
 
     def rows_of(self, article_ids: Iterable[str]) -> np.ndarray:
         wanted = sorted(set(article_ids))
@@ -771,7 +781,7 @@ class PostgresStore:
         return article_from_row(rows[0]) if rows else None
 
     def articles(self) -> Iterator[Article]:
-        for row in self._query(_ARTICLES + " ORDER BY seq"):
+        for row in self.backend.stream(_ARTICLES + " ORDER BY seq"):
             yield article_from_row(row)
 
     def article_with_text(self, fingerprint: str) -> str | None:
