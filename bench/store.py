@@ -393,12 +393,13 @@ def _pg_settings(url: str, work: Path) -> RetrievalSettings:
 def _copy(faiss_store: Store, url: str) -> tuple[float, float]:
     """Copy into PostgreSQL; (seconds in all, seconds after the last batch: HNSW + check)."""
     backend = open_backend(_pg_settings(url, _work_dir()))
-    last = [0.0]
+    last, reported = [0.0], [0]
     step = max(1, faiss_store.manifest.article_count // 10)
 
     def progress(done: int, total: int) -> None:
         last[0] = time.perf_counter()
-        if done // step != (done - 1) // step or done == total:
+        if done // step != reported[0] // step or done == total:
+            reported[0] = done
             _say(f"  copied {done:,} / {total:,} articles, {last[0] - started:.0f} s")
 
     try:
