@@ -257,3 +257,26 @@ def test_a_commit_that_fails_midway_leaves_the_postgres_store_as_it_was(
     assert "Salhuana" in answer.text and "Boluarte" in answer.text
     backend.close()
     assistant.close()
+
+
+def test_a_small_filter_is_searched_exactly_even_where_the_planner_likes_the_index(both):
+    """With sorts and sequential scans off and HNSW looking at one candidate, an ORDER BY …
+    LIMIT that the planner served from the HNSW index would return one passage, or none
+    (the old query returned none here)."""
+    faiss, _ = both
+    source = faiss.open_index()
+    url = both[1].settings.database_url.get_secret_value()
+    options = "-c enable_seqscan=off -c enable_sort=off -c hnsw.ef_search=1"
+    settings = RetrievalSettings(
+        store="postgres", database_url=f"{url} options='{options}'", index_dir=Path("unused")
+    )
+    with contextlib.closing(open_backend(settings)) as backend:
+        store = backend.open()
+        among = np.arange(0, len(source), 3)
+        query = source.vectors([1])[0]
+
+        rows, _ = store.nearest(query, 10, among=among)
+
+        exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
+        assert rows.tolist() == exact.tolist()
+    source.close()
