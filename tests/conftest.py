@@ -159,9 +159,8 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     return postgres_server.url
 
 
-@pytest.fixture
-def postgres_database(postgres_url: str) -> Iterator[str]:
-    """The conninfo of a fresh, empty database of its own for one test, dropped after it."""
+@contextlib.contextmanager
+def _fresh_database(postgres_url: str) -> Iterator[str]:
     dbname = f"t_{uuid.uuid4().hex}"
     name = sql.Identifier(dbname)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
@@ -170,3 +169,17 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         # FORCE: a test that failed halfway may have left connections open
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(name))
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """The conninfo of a fresh, empty database of its own for one test, dropped after it."""
+    with _fresh_database(postgres_url) as conninfo:
+        yield conninfo
+
+
+@pytest.fixture(scope="module")
+def module_postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh database shared by one test module's read-only tests."""
+    with _fresh_database(postgres_url) as conninfo:
+        yield conninfo

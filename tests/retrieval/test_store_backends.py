@@ -129,12 +129,16 @@ def test_removed_articles_are_never_found_again(assistant, store_settings, embed
     assert all(h.chunk.article_id != gone.id for h in assistant.search(gone.title, 10))
 
 
-@pytest.fixture
-def both(request, tmp_path, embedder, multihop) -> Iterator[tuple[NewsAssistant, NewsAssistant]]:
-    """The multihop sample in a FAISS index and copied into PostgreSQL."""
+@pytest.fixture(scope="module")
+def both(
+    tmp_path_factory, embedder, multihop, module_postgres_database
+) -> Iterator[tuple[NewsAssistant, NewsAssistant]]:
+    """The multihop sample in a FAISS index and copied into PostgreSQL (built once for the
+    module: the tests using it only read)."""
+    tmp_path = tmp_path_factory.mktemp("both")
     faiss = NewsAssistant(RetrievalSettings(index_dir=tmp_path / "faiss"), embedder=embedder)
     faiss.ingest([multihop])
-    url = request.getfixturevalue("postgres_database")
+    url = module_postgres_database
     settings = RetrievalSettings(store="postgres", database_url=url, index_dir=tmp_path / "pg")
     with contextlib.closing(open_backend(settings)) as backend:
         source = faiss.open_index()
