@@ -402,7 +402,14 @@ class NewsAssistant:
     def ingest(
         self, paths: Iterable[str | Path], *, rebuild: bool = False, progress: bool = False
     ) -> IngestReport:
-        report = ingest(paths, self.settings, self.embedder, rebuild=rebuild, progress=progress)
+        report = ingest(
+            paths,
+            self.settings,
+            self.embedder,
+            rebuild=rebuild,
+            progress=progress,
+            backend=self.backend,
+        )
         self._checked_at = -math.inf  # look at the manifest on the next question
         return report
 
@@ -416,7 +423,14 @@ class NewsAssistant:
         """One round of live news over ``sources`` (``refresh.py``). Blocking."""
         from .refresh import refresh
 
-        report = refresh(sources, self.settings, self.embedder, expire=expire, progress=progress)
+        report = refresh(
+            sources,
+            self.settings,
+            self.embedder,
+            expire=expire,
+            progress=progress,
+            backend=self.backend,
+        )
         self._checked_at = -math.inf  # look at the manifest on the next question
         return report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,7 @@ def ingest(
     rebuild: bool = False,
     progress: bool = False,
     lock_timeout: float | None = None,
+    backend: StoreBackend | None = None,
 ) -> IngestReport:
     """Add the articles under ``paths`` to the index; articles already there are skipped.
 
@@ -53,12 +54,12 @@ def ingest(
     ``rebuild`` the existing index (even a damaged one) is ignored and replaced by one
     holding only these articles; it stays live until the first batch is committed.
     ``lock_timeout`` (default ``settings.lock_timeout``) is how long to wait for another
-    writer to finish.
+    writer to finish. ``backend`` is the caller's open store backend (its pool reused);
+    without one, the store of ``settings`` is opened for this ingest.
     """
     started = time.perf_counter()
     timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
-    backend = open_backend(settings)
-    with contextlib.closing(backend), backend.writing(timeout):
+    with _backend(settings, backend) as backend, backend.writing(timeout):
         base = None
         if backend.exists() and not rebuild:
             base = backend.open(model=embedder.name, dimension=embedder.dimension)
@@ -105,6 +106,16 @@ def ingest(
     )
 
 
+@contextlib.contextmanager
+def _backend(settings: RetrievalSettings, given: StoreBackend | None) -> Iterator[StoreBackend]:
+    """``given`` (left open: it is the caller's), or the store of ``settings``, closed after."""
+    if given is not None:
+        yield given
+        return
+    with contextlib.closing(open_backend(settings)) as backend:
+        yield backend
+
+
 def _already_stored(
     article_id: str, fingerprint: str, ids: set[str], texts: set[str], base: Store | None
 ) -> bool:
@@ -135,6 +146,7 @@ def update_index(
     remove: Collection[str] = (),
     progress: bool = False,
     lock_timeout: float | None = None,
+    backend: StoreBackend | None = None,
 ) -> UpdateReport:
     """Add ``add`` and remove the articles ``remove`` (ids) in atomic commits.
 
@@ -142,10 +154,10 @@ def update_index(
     changed): each commit removes the old version of the articles it adds, so a reader
     sees one version or the other, never both or neither. The other removals (expiry) go
     with the first commit. Commits hold ``settings.ingest_batch_articles`` articles each.
+    ``backend`` as for :func:`ingest`.
     """
     timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
-    backend = open_backend(settings)
-    with contextlib.closing(backend), backend.writing(timeout):
+    with _backend(settings, backend) as backend, backend.writing(timeout):
         base = None
         if backend.exists():
             base = backend.open(model=embedder.name, dimension=embedder.dimension)

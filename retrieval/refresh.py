@@ -31,7 +31,7 @@ from .ingest import update_index
 from .settings import RetrievalSettings
 from .sources import SourceStore
 from .store import open_backend
-from .store.base import Manifest, Store
+from .store.base import Manifest, Store, StoreBackend
 
 __all__ = ["RefreshReport", "configured_sources", "refresh"]
 
@@ -134,13 +134,19 @@ def refresh(
     *,
     expire: bool = True,
     progress: Callable[[], None] | None = None,
+    backend: StoreBackend | None = None,
 ) -> RefreshReport:
     """Run one round over ``sources`` (URLs). Blocking: call it from a worker thread.
 
     One process refreshes a store at a time (the store's "refresh" lease): when another one
     (a worker, another bot replica) is at it, this round is skipped, not queued.
+    ``backend`` is the caller's open store backend; without one, the store of ``settings``
+    is opened for the round.
     """
-    with contextlib.closing(open_backend(settings)) as backend, backend.lease("refresh") as mine:
+    with contextlib.ExitStack() as stack:
+        if backend is None:
+            backend = stack.enter_context(contextlib.closing(open_backend(settings)))
+        mine = stack.enter_context(backend.lease("refresh"))
         if not mine:
             return RefreshReport(
                 sources=(),
@@ -155,13 +161,14 @@ def refresh(
                 manifest=backend.manifest(),
                 skipped=True,
             )
-        return _round(sources, settings, embedder, expire=expire, progress=progress)
+        return _round(sources, settings, embedder, backend, expire=expire, progress=progress)
 
 
 def _round(
     sources: Sequence[str],
     settings: RetrievalSettings,
     embedder: Embedder,
+    backend: StoreBackend,
     *,
     expire: bool,
     progress: Callable[[], None] | None,
@@ -172,28 +179,23 @@ def _round(
     round_ = asyncio.run(_collect(sources, settings, known, progress))
     fetched = time.perf_counter()
 
-    backend = open_backend(settings)
+    base = backend.open() if backend.exists() else None
     try:
-        base = backend.open() if backend.exists() else None
-        try:
-            sorted_ = _sort(round_.articles, base, settings if expire else None)
-            expired = _expired(base, settings, len(sorted_.new)) if expire and base else set()
-        finally:
-            if base is not None:
-                base.close()
+        sorted_ = _sort(round_.articles, base, settings if expire else None)
+        expired = _expired(base, settings, len(sorted_.new)) if expire and base else set()
     finally:
-        backend.close()
+        if base is not None:
+            base.close()
     # Each article remembers the source it came through, for per-source counts (stats).
     to_store = [
         replace(w.article, extra={**w.article.extra, "feed": w.source})
         for w in sorted_.new + sorted_.updated
     ]
-    manifest = None
     if to_store or expired:
-        manifest = update_index(settings, embedder, add=to_store, remove=expired).manifest
+        update = update_index(settings, embedder, add=to_store, remove=expired, backend=backend)
+        manifest = update.manifest
     else:
-        with contextlib.closing(open_backend(settings)) as backend:
-            manifest = backend.manifest()
+        manifest = backend.manifest()
     stored = time.perf_counter()
 
     report = RefreshReport(

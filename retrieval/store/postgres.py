@@ -206,7 +206,9 @@ class PostgresBackend:
         pool: ConnectionPool[Any] = ConnectionPool(
             conninfo,
             min_size=1,
-            max_size=4,
+            # One refresh round holds three at once (its lease, the writer's lock, the
+            # commit's transaction) while the bot's questions keep reading.
+            max_size=8,
             kwargs={"autocommit": True, "connect_timeout": 5},
             configure=_configure,
             check=ConnectionPool.check_connection,  # outlives a server restart
@@ -301,7 +303,14 @@ class PostgresBackend:
         return None
 
     def manifest(self) -> Manifest | None:
-        return self.read(_read_manifest) if self.exists() else None
+        """The committed manifest, read on the primary (a replica may not have it yet)."""
+
+        def committed(conn: psycopg.Connection[Any]) -> Manifest | None:
+            if schema_version(conn, COMPONENT) != SCHEMA_VERSION:
+                return None
+            return _read_manifest(conn)
+
+        return self.write(committed)
 
     def open(self, *, model: str | None = None, dimension: int | None = None) -> PostgresStore:
         self.write(self._checked_version)

@@ -207,6 +207,36 @@ def test_a_refresh_is_skipped_while_another_process_refreshes(store_settings, em
             assert mine_again
 
 
+def test_the_bots_refresh_rounds_share_its_store_and_leave_it_open(assistant, store_settings):
+    """Refresh runs on the bot's own backend (one pool, not one per step of a round): after
+    two rounds the bot still answers from it, the new story included."""
+    from tests.web.fake_web import FakeSite, Page, article_page, rss
+
+    story = article_page(
+        "Harbour bridge reopens after repairs",
+        [
+            "The harbour bridge reopened to traffic on Tuesday, six months after cracks in "
+            "two support piers forced the city to close it.",
+            "Engineers replaced both piers at a cost of 48 million dollars.",
+        ],
+        published="2024-05-14T09:00:00Z",
+    )
+    with FakeSite() as site:
+        site.pages["/news/bridge"] = Page(story)
+        site.pages["/rss.xml"] = Page(
+            rss([{"title": "Bridge", "link": site.url("/news/bridge")}]), "application/rss+xml"
+        )
+        assistant.ingest([sample_corpus_dir()])
+        first = assistant.refresh([site.url("/rss.xml")], expire=False)
+        second = assistant.refresh([site.url("/rss.xml")], expire=False)
+
+    assert first.added == ("Harbour bridge reopens after repairs",)
+    assert second.added == () and not second.skipped  # the feed had not changed
+    answer = assistant.ask("How much did the harbour bridge repairs cost?")
+    assert "48 million dollars" in answer.text
+    assert assistant.ask("Who met whom in Lima?").citations  # the older articles too
+
+
 def test_sentences_asked_for_more_rows_than_the_cache_holds(both, monkeypatch):
     from retrieval.store import postgres
 
