@@ -59,6 +59,15 @@ class RetrievalSettings(BaseSettings):
             "replica that fails is skipped for 30 s. Empty: reads go to the primary."
         ),
     )
+    postgres_postings_mb: int = Field(
+        1024,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "For store=postgres: MB of BM25 postings each process keeps in memory (10 bytes "
+            "a posting), the heaviest terms read at start; more than this is read per question."
+        ),
+    )
     embedding_model: str = Field(
         PACKAGED_MODEL,
         description="sentence-transformers model name or local path; the default is packaged.",

@@ -66,7 +66,11 @@ def open_backend(settings: RetrievalSettings) -> StoreBackend:
         from .postgres import PostgresBackend
 
         assert settings.database_url is not None  # the settings insist
-        return PostgresBackend(settings.database_url.get_secret_value(), settings.replica_urls())
+        return PostgresBackend(
+            settings.database_url.get_secret_value(),
+            settings.replica_urls(),
+            postings_bytes=settings.postgres_postings_mb * 1_000_000,
+        )
     from .faiss_index import FaissBackend
     from .vectors import VectorIndexConfig
 

@@ -21,6 +21,7 @@ from retrieval.assistant import NewsAssistant
 from retrieval.ingest import update_index
 from retrieval.settings import RetrievalSettings
 from retrieval.store import copy_store, open_backend
+from retrieval.store.faiss_index import FaissIndex
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MULTIHOP_ALL = DATA / "multihop-sample" / "corpus.jsonl"
@@ -235,6 +236,63 @@ def test_the_bots_refresh_rounds_share_its_store_and_leave_it_open(assistant, st
     answer = assistant.ask("How much did the harbour bridge repairs cost?")
     assert "48 million dollars" in answer.text
     assert assistant.ask("Who met whom in Lima?").citations  # the older articles too
+
+
+def _bm25_by_passage(store, question: str) -> dict[tuple[str, int], float]:
+    scores = store.lexical.scores(question)
+    rows = np.flatnonzero(scores).tolist()
+    return {
+        (c.article_id, c.position): float(scores[r])
+        for c, r in zip(store.chunks(rows), rows, strict=True)
+    }
+
+
+@pytest.mark.parametrize("postings_mb", [0, 64])
+def test_bm25_scores_stay_those_of_faiss_while_the_store_changes(
+    postings_mb, tmp_path, embedder, multihop, postgres_database, monkeypatch
+):
+    """A process keeps the postings it read across generations (``pg_postings``): after
+    articles are added, removed and replaced, every passage's BM25 score is still exactly
+    the FAISS backend's, with no memory for postings (0 MB) or room for all of them."""
+    from retrieval.store import pg_postings
+
+    monkeypatch.setattr(pg_postings, "PREFETCH_MIN_DOCUMENTS", 2)  # a small corpus's heavy
+    articles = _articles(multihop)
+    changed = dataclasses.replace(
+        articles[1], body=articles[1].body + "\n\nThe quokka sanctuary reopened on Friday."
+    )
+    faiss_settings = RetrievalSettings(index_dir=tmp_path / "faiss")
+    pg_settings = RetrievalSettings(
+        store="postgres",
+        database_url=postgres_database,
+        index_dir=tmp_path / "pg",
+        postgres_postings_mb=postings_mb,
+    )
+    questions = [
+        articles[0].title,
+        "Which company reported quarterly revenue growth and what did analysts say?",
+        "Where did the quokka sanctuary reopen?",
+    ]
+    steps = [
+        {"add": articles[:6]},
+        {"add": articles[6:9], "remove": {articles[0].id}},
+        {"add": [changed]},
+    ]
+    with contextlib.closing(open_backend(pg_settings)) as pg:  # one process, all generations
+        for step in steps:
+            update_index(faiss_settings, embedder, **step)
+            update_index(pg_settings, embedder, backend=pg, **step)
+            faiss_store, pg_store = FaissIndex.open(faiss_settings.index_dir), pg.open()
+            pg_store.lexical.prefetch()
+            for question in questions:
+                expected = _bm25_by_passage(faiss_store, question)
+                found = _bm25_by_passage(pg_store, question)
+                assert found.keys() == expected.keys()
+                assert all(abs(found[p] - expected[p]) < 1e-4 for p in expected)
+            faiss_store.close()
+            pg_store.close()
+            assert pg.postings.held <= pg.postings.budget
+        assert any(key[0] == changed.id for key in found)  # the quokka question finds it
 
 
 def test_sentences_asked_for_more_rows_than_the_cache_holds(both, monkeypatch):
