@@ -53,7 +53,6 @@ from typing import Any
 import faiss
 import numpy as np
 import psycopg
-from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -70,8 +69,8 @@ from retrieval.store.base import MANIFEST_NAME, NewContent, Store
 from retrieval.store.faiss_index import VECTORS_NAME, FaissIndex, commit
 from retrieval.store.faiss_index import locked as index_locked
 from retrieval.store.migrate import copy_store
-from retrieval.store.postgres import _MIN_EF_SEARCH  # the ef_search nearest() sets
-from retrieval.store.vectors import EXACT_FILTERED_UP_TO, VectorIndexConfig, describe_index
+from retrieval.store.postgres import _FILTERED_EF_SEARCH, _MIN_EF_SEARCH  # nearest()'s
+from retrieval.store.vectors import VectorIndexConfig, describe_index
 
 __all__ = ["main", "run"]
 
@@ -481,7 +480,7 @@ def _measure_size(
         "disk MB": round(disk["faiss"]),
     }
     out["postgres"] = {
-        "index": f"HNSW halfvec, ef_search {_MIN_EF_SEARCH}",
+        "index": f"HNSW halfvec, ef_search {_MIN_EF_SEARCH} ({_FILTERED_EF_SEARCH} filtered)",
         "ingest s": round(copy_seconds, 1),
         "ingest passages/s": round(n / copy_seconds),
         "ingest s after last batch (HNSW build, check)": round(after_last, 1),
@@ -612,7 +611,6 @@ def _pg_profile(url: str, queries: np.ndarray, among: np.ndarray, store: Any) ->
     """Where PostgreSQL's dense query time goes: the server's own execution and planning
     time (EXPLAIN ANALYZE of the statements ``PostgresStore.nearest`` sends, with its
     settings), buffer traffic, plans, and what a bare round trip costs."""
-    ids = store._ids(among)  # the passage ids nearest() sends for these rows
     out: dict[str, Any] = {}
     with psycopg.connect(url, autocommit=True) as conn:
         register_vector(conn)
@@ -625,9 +623,8 @@ def _pg_profile(url: str, queries: np.ndarray, among: np.ndarray, store: Any) ->
         for kind in ("", "filtered "):
             plans = []
             for v in queries:
-                vector = HalfVector(np.asarray(v, np.float32))
                 with conn.transaction():
-                    plans.append(_explain(conn, vector, ids if kind else None))
+                    plans.append(_explain(conn, store, v, among if kind else None))
             out |= {
                 f"{kind}server execution p50 ms": round(
                     _median([p["Execution Time"] for p in plans]), 2
@@ -646,26 +643,16 @@ def _pg_profile(url: str, queries: np.ndarray, among: np.ndarray, store: Any) ->
     return out
 
 
-def _explain(conn: psycopg.Connection[Any], vector: HalfVector, ids: list[int] | None) -> Any:
-    """EXPLAIN ANALYZE of what ``nearest`` runs (inside the caller's transaction)."""
+def _explain(
+    conn: psycopg.Connection[Any], store: Any, query: np.ndarray, among: np.ndarray | None
+) -> Any:
+    """EXPLAIN ANALYZE of what ``nearest`` runs, with its settings (inside the caller's
+    transaction)."""
+    settings, statement, params = store.nearest_statement(query, K, among)
+    for setting in settings:
+        conn.execute(setting)
     explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
-    if ids is not None and len(ids) <= EXACT_FILTERED_UP_TO:
-        query = (
-            "SELECT id, 1 - (embedding <=> %s) FROM passages WHERE id = ANY(%s) "
-            "ORDER BY embedding <=> %s LIMIT %s"
-        )
-        return conn.execute(explain + query, [vector, ids, vector, K]).fetchall()[0][0][0]
-    conn.execute(f"SET LOCAL hnsw.ef_search = {max(K, _MIN_EF_SEARCH)}")
-    if ids is None:
-        query = "SELECT id, 1 - (embedding <=> %s) FROM passages ORDER BY embedding <=> %s LIMIT %s"
-        return conn.execute(explain + query, [vector, vector, K]).fetchall()[0][0][0]
-    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    query = (
-        "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
-        "FROM passages WHERE id = ANY(%s) ORDER BY embedding <=> %s LIMIT %s) "
-        "SELECT id, 1 - distance FROM found ORDER BY distance"
-    )
-    return conn.execute(explain + query, [vector, ids, vector, K]).fetchall()[0][0][0]
+    return conn.execute(explain + statement, params).fetchall()[0][0][0]
 
 
 def _filtered_before_analyze(

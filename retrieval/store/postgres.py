@@ -85,6 +85,9 @@ _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
 # HNSW candidates looked at per search, and at least the k asked for (pgvector returns no
 # more): at 100k passages recall@10 is 0.988 with 100, 0.999 with 400 (2.4 ms p50).
 _MIN_EF_SEARCH = 400
+# A filtered search looks at pgvector's most: at 100k passages, a filter allowing 10 % of
+# them, recall@10 0.91 with 400, 0.95 with 1000 (8.7 ms p50).
+_FILTERED_EF_SEARCH = 1000
 # A replica that failed is not asked again for this long.
 REPLICA_RETRY_SECONDS = 30.0
 # Per reader: passages' sentences, passages' vectors, and terms' postings kept in memory
@@ -721,44 +724,62 @@ class PostgresStore:
         empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if len(table.ids) == 0 or k <= 0 or (among is not None and len(among) == 0):
             return empty
-        vector = HalfVector(np.asarray(query, np.float32))
+        settings, statement, params = self.nearest_statement(query, k, among)
 
         def search(conn: psycopg.Connection[Any]) -> list[tuple[int, float]]:
-            if among is not None and len(among) <= EXACT_FILTERED_UP_TO:
-                # Every distance computed, then sorted: written as a plain ORDER BY … LIMIT,
-                # the planner may walk the HNSW index instead and filter what it finds,
-                # returning fewer than k (found by bench/store.py at 100k passages).
-                return conn.execute(
-                    "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
-                    "FROM passages WHERE id = ANY(%s)) "
-                    "SELECT id, 1 - distance FROM found ORDER BY distance LIMIT %s",
-                    [vector, self._ids(among), k],
-                ).fetchall()
-            bitmap = _bitmap(table.ids[among]) if among is not None else b""
+            if not settings:
+                return conn.execute(statement, params).fetchall()
             with conn.transaction():
-                conn.execute(f"SET LOCAL hnsw.ef_search = {max(int(k), _MIN_EF_SEARCH)}")
-                if among is None:
-                    return conn.execute(
-                        "SELECT id, 1 - (embedding <=> %s) FROM passages "
-                        "ORDER BY embedding <=> %s LIMIT %s",
-                        [vector, vector, k],
-                    ).fetchall()
-                conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                # The allowed passages as one bit per id: checking a candidate is one lookup
-                # (id = ANY(ids) reads the list: 120k of 1M passages, 909 → 74 ms p50).
-                # relaxed_order may return neighbours slightly out of order: sort them again.
-                return conn.execute(
-                    "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
-                    "FROM passages WHERE CASE WHEN id < %s THEN get_bit(%s::bytea, id) = 1 END "
-                    "ORDER BY embedding <=> %s LIMIT %s) "
-                    "SELECT id, 1 - distance FROM found ORDER BY distance",
-                    [vector, len(bitmap) * 8, bitmap, vector, k],
-                ).fetchall()
+                for setting in settings:
+                    conn.execute(setting)
+                return conn.execute(statement, params).fetchall()
 
         found = self.backend.read(search)
         rows, at = table.rows(i for i, _ in found)
         scores = np.array([found[i][1] for i in at], np.float32)
         return rows, scores
+
+    def nearest_statement(
+        self, query: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[list[str], str, list[Any]]:
+        """What :meth:`nearest` runs: the ``SET LOCAL`` settings, then the statement and its
+        parameters, giving (passage id, cosine) rows (``bench/store.py`` EXPLAINs them)."""
+        vector = HalfVector(np.asarray(query, np.float32))
+        if among is None:
+            return (
+                [f"SET LOCAL hnsw.ef_search = {max(int(k), _MIN_EF_SEARCH)}"],
+                "SELECT id, 1 - (embedding <=> %s) FROM passages "
+                "ORDER BY embedding <=> %s LIMIT %s",
+                [vector, vector, k],
+            )
+        if len(among) <= EXACT_FILTERED_UP_TO:
+            # Every distance computed, then sorted: written as a plain ORDER BY … LIMIT, the
+            # planner may walk the HNSW index instead and filter what it finds, returning
+            # fewer than k (found by bench/store.py at 100k passages).
+            return (
+                [],
+                "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
+                "FROM passages WHERE id = ANY(%s)) "
+                "SELECT id, 1 - distance FROM found ORDER BY distance LIMIT %s",
+                [vector, self._ids(among), k],
+            )
+        # The allowed passages as one bit per id: checking a candidate is one lookup (an
+        # id = ANY(ids) list is read through: 120k of 1M passages, 909 → 74 ms p50). HNSW
+        # looks at the most candidates pgvector allows, as most of a filtered search's
+        # nearest are not allowed; relaxed_order may return them slightly out of order, so
+        # they are sorted again.
+        bitmap = _bitmap(self.rows().ids[among])
+        return (
+            [
+                f"SET LOCAL hnsw.ef_search = {max(int(k), _FILTERED_EF_SEARCH)}",
+                "SET LOCAL hnsw.iterative_scan = relaxed_order",
+            ],
+            "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
+            "FROM passages WHERE CASE WHEN id < %s THEN get_bit(%s::bytea, id) = 1 END "
+            "ORDER BY embedding <=> %s LIMIT %s) "
+            "SELECT id, 1 - distance FROM found ORDER BY distance",
+            [vector, len(bitmap) * 8, bitmap, vector, k],
+        )
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The passages' stored vectors (zeros for one removed since this generation)."""
