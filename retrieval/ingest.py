@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from .chunking import chunk_article
 from .embedding import Embedder
 from .sentences import sentences_of
 from .settings import RetrievalSettings
-from .store import open_backend
+from .store import using_backend
 from .store.base import Manifest, NewContent, Store, StoreBackend
 
 
@@ -59,7 +58,7 @@ def ingest(
     """
     started = time.perf_counter()
     timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
-    with _backend(settings, backend) as backend, backend.writing(timeout):
+    with using_backend(settings, backend) as backend, backend.writing(timeout):
         base = None
         if backend.exists() and not rebuild:
             base = backend.open(model=embedder.name, dimension=embedder.dimension)
@@ -106,16 +105,6 @@ def ingest(
     )
 
 
-@contextlib.contextmanager
-def _backend(settings: RetrievalSettings, given: StoreBackend | None) -> Iterator[StoreBackend]:
-    """``given`` (left open: it is the caller's), or the store of ``settings``, closed after."""
-    if given is not None:
-        yield given
-        return
-    with contextlib.closing(open_backend(settings)) as backend:
-        yield backend
-
-
 def _already_stored(
     article_id: str, fingerprint: str, ids: set[str], texts: set[str], base: Store | None
 ) -> bool:
@@ -157,7 +146,7 @@ def update_index(
     ``backend`` as for :func:`ingest`.
     """
     timeout = settings.lock_timeout if lock_timeout is None else lock_timeout
-    with _backend(settings, backend) as backend, backend.writing(timeout):
+    with using_backend(settings, backend) as backend, backend.writing(timeout):
         base = None
         if backend.exists():
             base = backend.open(model=embedder.name, dimension=embedder.dimension)

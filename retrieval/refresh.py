@@ -14,7 +14,6 @@ fetches again whatever was not stored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from .embedding import Embedder
 from .ingest import update_index
 from .settings import RetrievalSettings
 from .sources import SourceStore
-from .store import open_backend
+from .store import using_backend
 from .store.base import Manifest, Store, StoreBackend
 
 __all__ = ["RefreshReport", "configured_sources", "refresh"]
@@ -143,10 +142,7 @@ def refresh(
     ``backend`` is the caller's open store backend; without one, the store of ``settings``
     is opened for the round.
     """
-    with contextlib.ExitStack() as stack:
-        if backend is None:
-            backend = stack.enter_context(contextlib.closing(open_backend(settings)))
-        mine = stack.enter_context(backend.lease("refresh"))
+    with using_backend(settings, backend) as backend, backend.lease("refresh") as mine:
         if not mine:
             return RefreshReport(
                 sources=(),

@@ -8,6 +8,8 @@ PostgreSQL + pgvector (``postgres.py``) for a worker and several replicas.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from corpus.lazy import lazy_exports
@@ -75,3 +77,16 @@ def open_backend(settings: RetrievalSettings) -> StoreBackend:
     from .vectors import VectorIndexConfig
 
     return FaissBackend(settings.index_dir, VectorIndexConfig.from_settings(settings))
+
+
+@contextlib.contextmanager
+def using_backend(
+    settings: RetrievalSettings, given: StoreBackend | None = None
+) -> Iterator[StoreBackend]:
+    """``given`` (left open: it is the caller's, with its pool), or the store of
+    ``settings`` opened for the ``with`` block and closed after it."""
+    if given is not None:
+        yield given
+        return
+    with contextlib.closing(open_backend(settings)) as backend:
+        yield backend

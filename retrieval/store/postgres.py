@@ -90,8 +90,8 @@ _MIN_EF_SEARCH = 400
 _FILTERED_EF_SEARCH = 1000
 # A replica that failed is not asked again for this long.
 REPLICA_RETRY_SECONDS = 30.0
-# Per reader: passages' sentences, passages' vectors, and terms' postings kept in memory
-# (a question touches a few hundred passages and a dozen terms; many recur).
+# Per reader: passages' sentences and vectors kept in memory (a question touches a few
+# hundred passages; many recur). Terms' postings are kept per backend (pg_postings).
 _SENTENCE_CACHE = 4096
 _VECTOR_CACHE = 20_000
 # A passage id → row table is kept while the highest id is at most this many times the
