@@ -704,13 +704,16 @@ def _answers(
     try:
         for assistant in assistants.values():
             assistant.load()
+        reads = {name: _read_counter(a.backend) for name, a in assistants.items()}
         for i, question in enumerate(questions):
             for name, assistant in assistants.items():
+                before = reads[name][0]
                 started = time.perf_counter()
                 answer = assistant.ask(question)
                 elapsed = (time.perf_counter() - started) * 1000
                 if i >= WARM_UP:
-                    for key, value in {"answer": elapsed, **answer.timings}.items():
+                    trips = {"reads": float(reads[name][0] - before)} if name == "postgres" else {}
+                    for key, value in {"answer": elapsed, **answer.timings, **trips}.items():
                         times[name].setdefault(key, []).append(value)
     finally:
         for assistant in assistants.values():
@@ -719,6 +722,7 @@ def _answers(
         name: {
             "answer p50 ms": round(_median(t["answer"]), 1),
             "answer p90 ms": round(float(np.percentile(t["answer"], 90)), 1),
+            "answer round trips": round(float(np.mean(t["reads"])), 1) if "reads" in t else None,
             **{
                 f"answer {key[:-3]} p50 ms": round(_median(v), 2)
                 for key, v in t.items()
@@ -727,6 +731,20 @@ def _answers(
         }
         for name, t in times.items()
     }
+
+
+def _read_counter(backend: Any) -> list[int]:
+    """Count the backend's reads (a PostgreSQL round trip each) from now on: ``[count]``."""
+    count = [0]
+    read = getattr(backend, "read", None)
+    if read is not None:
+
+        def counted(work: Callable[[Any], Any]) -> Any:
+            count[0] += 1
+            return read(work)
+
+        backend.read = counted
+    return count
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -810,6 +828,7 @@ _ROWS: tuple[tuple[str, Callable[[dict[str, Any], dict[str, Any]], str]], ...] =
     ("filtered dense p50 ms", lambda b, s: _fmt(b["filtered p50 ms"], ".2f")),
     ("filtered recall@10", lambda b, s: _fmt(b["filtered recall@10"], ".3f")),
     ("full answer p50 ms (warm)", lambda b, s: _fmt(b["answer p50 ms"], ".1f")),
+    ("database round trips per answer", lambda b, s: _fmt(b.get("answer round trips"), ".1f")),
     ("disk MB", lambda b, s: f"{b['disk MB']:,}"),
 )
 

@@ -116,6 +116,30 @@ class _Ranked:
     scores: np.ndarray
 
 
+class _Cosines:
+    """The question's cosine with the rows one search looks at: the dense search's own
+    scores, and the other rows' from their stored vectors, each read once (a PostgreSQL
+    store reads them in one round trip; the merge then reads none)."""
+
+    def __init__(
+        self, index: Store, vector: np.ndarray | None, rows: np.ndarray, scores: np.ndarray
+    ) -> None:
+        self._index = index
+        self._vector = vector
+        self._known: dict[int, float] = dict(zip(rows.tolist(), scores.tolist(), strict=True))
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """Cosines of ``rows`` (zeros when the search embedded no question)."""
+        if self._vector is None:
+            return np.zeros(len(rows), np.float32)
+        wanted = rows.tolist()
+        missing = [r for r in dict.fromkeys(wanted) if r not in self._known]
+        if missing:
+            found = self._index.vectors(missing) @ self._vector
+            self._known.update(zip(missing, found.tolist(), strict=True))
+        return np.array([self._known[r] for r in wanted], np.float32)
+
+
 class Searcher:
     """Finds the passages that best answer a question in one opened index."""
 
@@ -234,28 +258,45 @@ class Searcher:
         if vector is not None and self.config.mode != "lexical":
             among = np.flatnonzero(anywhere) if anywhere is not None else None
             nearest = _Nearest(vector, *self.index.nearest(vector, self.config.candidates, among))
+        cosines = _Cosines(self.index, vector, nearest.rows, nearest.scores)
         decay = self._decay(meta.age_days(now)) if any(p.recency for p, _ in parts) else None
         lexical: dict[str, np.ndarray | None] = {}
-        rankings = []
+        pending = []
         for (part, weight), part_allowed in zip(parts, allowed, strict=True):
             if part.text not in lexical:
                 lexical[part.text] = (
                     self.lexical.scores(part.text) if self.config.mode != "dense" else None
                 )
             scores = lexical[part.text]
-            part_nearest = nearest
+            dense_rows = nearest.rows
             if part_allowed is not None:
                 if scores is not None:
                     scores = np.where(part_allowed, scores, 0.0).astype(scores.dtype)
-                keep = part_allowed[nearest.rows]
-                part_nearest = _Nearest(vector, nearest.rows[keep], nearest.scores[keep])
+                dense_rows = nearest.rows[part_allowed[nearest.rows]]
             part_recency = (
                 1 + self.config.recency_weight * part.recency * decay
                 if decay is not None and part.recency
                 else None
             )
-            rankings.append((self._rank(part, part_nearest, scores, part_recency), weight))
-        return self._merge(rankings, k, vector)
+            boost = self._boost(part, part_recency)
+            candidates = self._candidates(dense_rows, scores, boost)
+            pending.append((part, weight, candidates, scores, boost, part_recency))
+        # What the parts read from the store, read for all of them at once: their
+        # candidates' vectors, then their heads' sentences (one round trip each in
+        # PostgreSQL, instead of one per part).
+        if pending and nearest.vector is not None:
+            cosines.of(np.concatenate([candidates for _, _, candidates, *_ in pending]))
+        rankings = [
+            (self._rank(candidates, scores, boost, cosines), weight)
+            for _, weight, candidates, scores, boost, _ in pending
+        ]
+        if self.config.rerank:
+            similar = self._best_similarities([ranked for ranked, _ in rankings], nearest.vector)
+            rankings = [
+                (self._rerank(part, ranked, similar, recency), weight)
+                for (ranked, weight), (part, *_, recency) in zip(rankings, pending, strict=True)
+            ]
+        return self._merge(rankings, k, vector, cosines)
 
     def _in_ranges(self, ranges: tuple[TimeRange, ...]) -> np.ndarray:
         """Rows of articles published in one of ``ranges``, or naming the year or month
@@ -281,34 +322,31 @@ class Searcher:
 
     # -- one part -------------------------------------------------------------------------
 
-    def _rank(
-        self,
-        part: QueryPart,
-        nearest: _Nearest,
-        lexical_scores: np.ndarray | None,
-        recency: np.ndarray | None,
-    ) -> _Ranked:
-        config, index = self.config, self.index
-        n = config.candidates
-        vector, dense_rows = nearest.vector, nearest.rows
-        boost = self._boost(part, recency)
-
+    def _candidates(
+        self, dense_rows: np.ndarray, lexical_scores: np.ndarray | None, boost: np.ndarray | None
+    ) -> np.ndarray:
+        """A part's candidates, ascending: its nearest rows and its best BM25 rows."""
         lexical_rows = _NONE[0]
         if lexical_scores is not None:
             ranked_lexical = lexical_scores * boost if boost is not None else lexical_scores
-            lexical_rows = top_rows(ranked_lexical, n)
-        candidates = np.union1d(lexical_rows, dense_rows)  # sorted
-        d = np.zeros(len(candidates), dtype=np.float32)
-        if vector is not None:
-            # Cosines for every candidate: from the search, or from the stored vectors.
-            at = np.searchsorted(candidates, dense_rows)
-            d[at] = nearest.scores
-            missing = np.ones(len(candidates), dtype=bool)
-            missing[at] = False
-            if missing.any():
-                d[missing] = index.vectors(candidates[missing].tolist()) @ vector
-        lex = lexical_scores[candidates] if lexical_scores is not None else np.zeros_like(d)
+            lexical_rows = top_rows(ranked_lexical, self.config.candidates)
+        return np.union1d(lexical_rows, dense_rows)
 
+    def _rank(
+        self,
+        candidates: np.ndarray,
+        lexical_scores: np.ndarray | None,
+        boost: np.ndarray | None,
+        cosines: _Cosines,
+    ) -> _Ranked:
+        """A part's candidates ordered by their fused dense and BM25 scores."""
+        config = self.config
+        d = (
+            cosines.of(candidates)
+            if config.mode != "lexical"
+            else np.zeros(len(candidates), np.float32)
+        )
+        lex = lexical_scores[candidates] if lexical_scores is not None else np.zeros_like(d)
         if config.mode == "dense":
             scores = d
         elif config.mode == "lexical":
@@ -321,14 +359,25 @@ class Searcher:
         if boost is not None:
             scores = scores * boost[candidates]
         order = np.argsort(-scores, kind="stable")
-        ranked = _Ranked(candidates[order], scores[order])
-        return self._rerank(part, ranked, vector, recency) if config.rerank else ranked
+        return _Ranked(candidates[order], scores[order])
+
+    def _best_similarities(
+        self, rankings: list[_Ranked], vector: np.ndarray | None
+    ) -> dict[int, float] | None:
+        """Each reranked row's best sentence cosine with the question, for every part's
+        head at once (the question's vector is the same for all parts)."""
+        if vector is None or not self.config.sentence_similarity_weight or not rankings:
+            return None
+        depth = self.config.rerank_depth
+        rows = np.unique(np.concatenate([ranked.rows[:depth] for ranked in rankings])).tolist()
+        similar = self.index.sentences.best_similarities(rows, vector)
+        return dict(zip(rows, similar.tolist(), strict=True))
 
     def _rerank(
         self,
         part: QueryPart,
         ranked: _Ranked,
-        vector: np.ndarray | None,
+        similar: dict[int, float] | None,
         recency: np.ndarray | None = None,
     ) -> _Ranked:
         """Re-score the top passages by their single best sentence.
@@ -337,8 +386,8 @@ class Searcher:
         sentence beats one that scatters the same words. A sentence scores the IDF-weighted
         share of the part's terms it contains; and, for the question worded otherwise than
         its answer, the passage's sentence most similar to the question adds its cosine
-        (min-max normalised, ``sentence_similarity_weight``; README, *Answers*). The
-        recency boost, if the part wants it, applies to the new score too.
+        (``similar``, min-max normalised, ``sentence_similarity_weight``; README,
+        *Answers*). The recency boost, if the part wants it, applies to the new score too.
         """
         depth = min(self.config.rerank_depth, len(ranked.rows))
         if depth < 2:
@@ -349,12 +398,11 @@ class Searcher:
         if total == 0:
             return ranked
         top_rows = [int(r) for r in ranked.rows[:depth]]
-        sentences = self.index.sentences
-        best = sentences.best_sentence_scores(top_rows, weights) / total
+        best = self.index.sentences.best_sentence_scores(top_rows, weights) / total
         head = _minmax(ranked.scores[:depth]) + self.config.rerank_weight * best
-        if vector is not None and self.config.sentence_similarity_weight:
-            similar = sentences.best_similarities(top_rows, vector)
-            head += self.config.sentence_similarity_weight * _minmax(similar)
+        if similar is not None:
+            cosines = np.array([similar[r] for r in top_rows], np.float32)
+            head += self.config.sentence_similarity_weight * _minmax(cosines)
         if recency is not None:
             head = head * recency[top_rows]
         order = np.argsort(-head, kind="stable")
@@ -379,7 +427,11 @@ class Searcher:
     # -- all parts ------------------------------------------------------------------------
 
     def _merge(
-        self, rankings: list[tuple[_Ranked, float]], k: int, vector: np.ndarray | None
+        self,
+        rankings: list[tuple[_Ranked, float]],
+        k: int,
+        vector: np.ndarray | None,
+        cosines: _Cosines | None = None,
     ) -> list[Hit]:
         """Fuse the parts' rankings by rank, at most ``max_chunks_per_article`` per article.
 
@@ -408,11 +460,8 @@ class Searcher:
                     break
         picked_rows = unique[picked].tolist()
         sentences = self.index.sentences
-        similarity = (
-            (self.index.vectors(picked_rows) @ vector).tolist()
-            if vector is not None and picked_rows
-            else [0.0] * len(picked_rows)
-        )
+        cosines = cosines or _Cosines(self.index, vector, *_NONE)
+        similarity = cosines.of(np.array(picked_rows, np.int64)).tolist()
         return [
             Hit(
                 chunk,
