@@ -176,14 +176,10 @@ def spelling_corrections(
         if not beside:
             best = max(candidates, key=vocabulary.document_frequency, default=None)
         else:
-            shared = {
-                c: sum(
-                    idf
-                    for docs, idf in beside
-                    if np.intersect1d(vocabulary.documents(c), docs).size
-                )
-                for c in candidates
-            }
+            shared = {}
+            for c in candidates:
+                mine = vocabulary.documents(c)
+                shared[c] = sum(idf for docs, idf in beside if _overlap(mine, docs))
             best = max(
                 shared, key=lambda c: (shared[c], vocabulary.document_frequency(c)), default=None
             )
@@ -191,3 +187,17 @@ def spelling_corrections(
         if best is not None:
             fixed[term] = best
     return fixed
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two ascending arrays of rows share one: the shorter looked up in the longer.
+
+    ``np.intersect1d`` sorts both together; with a common context term at 1M passages
+    that took 0.7 s for one misspelt question.
+    """
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if not len(small):
+        return False
+    at = np.searchsorted(large, small)
+    inside = at < len(large)
+    return bool(np.any(large[at[inside]] == small[inside]))
