@@ -71,7 +71,12 @@ from retrieval.store.base import MANIFEST_NAME, NewContent, Store
 from retrieval.store.faiss_index import VECTORS_NAME, FaissIndex, commit
 from retrieval.store.faiss_index import locked as index_locked
 from retrieval.store.migrate import copy_store
-from retrieval.store.postgres import _FILTERED_EF_SEARCH, _MIN_EF_SEARCH  # nearest()'s
+from retrieval.store.postgres import (  # how the index is built and nearest() searches it
+    _FILTERED_EF_SEARCH,
+    _MIN_EF_SEARCH,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+)
 from retrieval.store.vectors import VectorIndexConfig, describe_index
 
 __all__ = ["main", "run"]
@@ -487,7 +492,8 @@ def _measure_size(
         "disk MB": round(disk["faiss"]),
     }
     out["postgres"] = {
-        "index": f"HNSW halfvec, ef_search {_MIN_EF_SEARCH} ({_FILTERED_EF_SEARCH} filtered)",
+        "index": f"HNSW halfvec m={HNSW_M} ef_construction={HNSW_EF_CONSTRUCTION}, "
+        f"ef_search {_MIN_EF_SEARCH} ({_FILTERED_EF_SEARCH} filtered)",
         "ingest s": round(copy_seconds, 1),
         "ingest passages/s": round(n / copy_seconds),
         "ingest s after last batch (HNSW build, check)": round(after_last, 1),

@@ -75,10 +75,18 @@ V = TypeVar("V")
 
 COMPONENT = "store"
 _WRITE_LOCK = "newsbot_store_write"
+# ef_construction 128, not pgvector's 64: at 1M passages recall@10 0.928 → 0.958 at
+# ef_search 400 (0.684 → 0.754 with a 30-day filter), searches as fast; the build takes
+# longer (README, "Side by side at scale"). An index built before keeps its own.
+HNSW_M, HNSW_EF_CONSTRUCTION = 16, 128
 _CREATE_HNSW = (
-    "CREATE INDEX IF NOT EXISTS passages_by_embedding ON passages "
-    "USING hnsw (embedding halfvec_cosine_ops)"
+    "CREATE INDEX IF NOT EXISTS passages_by_embedding ON passages USING hnsw "
+    f"(embedding halfvec_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
 )
+# Building the index at once is fast while its graph fits in maintenance_work_mem (~1.2 KB
+# a passage at 384 dimensions): 1M passages in ~8 min with 4 GB, ~20 with 1 GB.
+_BUILD_BYTES_PER_PASSAGE = 1536
+_BUILD_MEMORY_MB = (1024, 4096)
 # Session-level advisory locks, named as pg_schema.advisory_lock names its own.
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
@@ -367,10 +375,14 @@ class PostgresBackend:
             self._bulk = False
 
             def build(conn: psycopg.Connection[Any]) -> None:
-                if self.manifest() is None:
+                manifest = self.manifest()
+                if manifest is None:
                     return  # nothing committed: the first commit makes the index
+                low, high = _BUILD_MEMORY_MB
+                wanted = manifest.chunk_count * _BUILD_BYTES_PER_PASSAGE // 2**20
+                memory = min(max(wanted, low), high)
                 with conn.transaction():
-                    conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                    conn.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
                     conn.execute("SET LOCAL max_parallel_maintenance_workers = 2")
                     conn.execute(_CREATE_HNSW)
                 # Statistics for the planner and the visibility map for index-only scans
