@@ -720,12 +720,12 @@ def _answers(
         reads = {name: _read_counter(a.backend) for name, a in assistants.items()}
         for i, question in enumerate(questions):
             for name, assistant in assistants.items():
-                before = reads[name][0]
+                before = reads[name][0] if reads[name] else 0
                 started = time.perf_counter()
                 answer = assistant.ask(question)
                 elapsed = (time.perf_counter() - started) * 1000
                 if i >= WARM_UP:
-                    trips = {"reads": float(reads[name][0] - before)} if name == "postgres" else {}
+                    trips = {"reads": float(reads[name][0] - before)} if reads[name] else {}
                     for key, value in {"answer": elapsed, **answer.timings, **trips}.items():
                         times[name].setdefault(key, []).append(value)
     finally:
@@ -747,16 +747,18 @@ def _answers(
 
 
 def _read_counter(backend: Any) -> list[int]:
-    """Count the backend's reads (a PostgreSQL round trip each) from now on: ``[count]``."""
-    count = [0]
+    """Count the backend's reads (a PostgreSQL round trip each) from now on: ``[count]``,
+    or ``[]`` for a backend that reads no database (FAISS)."""
     read = getattr(backend, "read", None)
-    if read is not None:
+    if read is None:
+        return []
+    count = [0]
 
-        def counted(work: Callable[[Any], Any]) -> Any:
-            count[0] += 1
-            return read(work)
+    def counted(work: Callable[[Any], Any]) -> Any:
+        count[0] += 1
+        return read(work)
 
-        backend.read = counted
+    backend.read = counted
     return count
 
 
