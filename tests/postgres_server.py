@@ -73,7 +73,7 @@ class PostgresServer:
 
     def replica(self) -> PostgresServer:
         """A started streaming replica of this server (read-only); it stops with this one."""
-        replica = PostgresServer(_new_dir())
+        replica = PostgresServer(_new_dir(), self._settings)
         self._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
             "-D", replica.data_dir, "-R", "-X", "stream", "-c", "fast", "--no-sync",
