@@ -64,7 +64,6 @@ from .base import (
 )
 from .pg_postings import PostingsCache
 from .pg_schema import advisory_lock, apply_migrations, describe, schema_version
-from .vectors import EXACT_FILTERED_UP_TO
 
 __all__ = ["PostgresBackend", "PostgresLexicon", "PostgresStore", "migrate"]
 
@@ -83,6 +82,7 @@ _CREATE_HNSW = (
     "CREATE INDEX IF NOT EXISTS passages_by_embedding ON passages USING hnsw "
     f"(embedding halfvec_cosine_ops) WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
 )
+_EMBEDDING_IN_ROW = "ALTER TABLE passages ALTER COLUMN embedding SET STORAGE MAIN"
 # Building the index at once is fast while its graph fits in maintenance_work_mem (~1.2 KB
 # a passage at 384 dimensions): 1M passages in ~8 min with 4 GB, ~20 with 1 GB.
 _BUILD_BYTES_PER_PASSAGE = 1536
@@ -96,6 +96,12 @@ _MIN_EF_SEARCH = 400
 # A filtered search looks at pgvector's most: at 100k passages, a filter allowing 10 % of
 # them, recall@10 0.91 with 400, 0.95 with 1000 (8.7 ms p50).
 _FILTERED_EF_SEARCH = 1000
+# A filtered search is exact while it reads at most this many passages by their day of
+# publication (the day index, each passage checked against the filter), a passage read by
+# id (id = ANY) counting as _BY_ID_COST of them: at 1M passages ~1.3 µs a passage by day,
+# ~4 by id (README, "Side by side at scale"). A larger filter is searched through HNSW.
+EXACT_SCAN_UP_TO = 150_000
+_BY_ID_COST = 3
 # A replica that failed is not asked again for this long.
 REPLICA_RETRY_SECONDS = 30.0
 # Per reader: passages' sentences and vectors kept in memory (a question touches a few
@@ -151,6 +157,40 @@ _MIGRATIONS = [
                 term_id integer NOT NULL, passage_id bigint NOT NULL, tf smallint NOT NULL,
                 PRIMARY KEY (term_id, passage_id) INCLUDE (tf))""",
             "CREATE INDEX postings_by_passage ON postings (passage_id)",
+        ),
+    ),
+    (
+        2,
+        (
+            # A dated question's exact search reads the passages of its days by this column's
+            # index (nearest_statement). Embeddings stay in the row (MAIN) and the passage's
+            # sentences leave it sooner (toast_tuple_target): in rows of ~2 KB one embedding
+            # in five had been moved out to TOAST, a second read each. At 1M passages an
+            # exact search of a 33k-passage date window went 132 → 42 ms (65 ms for a table
+            # migrated in place; README, "Side by side at scale"). Every row is rewritten
+            # here, so the HNSW index is dropped first and built once at the end, as a bulk
+            # copy builds it (inserting 1M rewritten rows into it one by one would take
+            # hours).
+            "DROP INDEX IF EXISTS passages_by_embedding",
+            _EMBEDDING_IN_ROW,
+            "ALTER TABLE passages SET (toast_tuple_target = 1024)",
+            "ALTER TABLE passages ADD COLUMN published_day integer",
+            # The proleptic ordinal of the date printed on the article, as Python's
+            # date.toordinal() and RowMetadata.published_days count it; NULL: undated.
+            # The embedding is written anew so that it comes back into the row (kept as it
+            # was, a value moved out to TOAST would stay there).
+            "UPDATE passages p SET embedding = p.embedding::vector::halfvec, published_day = "
+            "(SELECT left(a.published, 10)::date - date '0001-01-01' + 1 FROM articles a "
+            "WHERE a.id = p.article_id)",
+            "CREATE INDEX passages_by_day ON passages (published_day)",
+            f"""DO $$ BEGIN
+                IF (SELECT model FROM store_manifest) IS NOT NULL THEN
+                    PERFORM set_config('maintenance_work_mem', greatest({_BUILD_MEMORY_MB[0]},
+                        least({_BUILD_MEMORY_MB[1]}, (SELECT count(*) FROM passages)
+                        * {_BUILD_BYTES_PER_PASSAGE} / 1048576)) || 'MB', true);
+                    EXECUTE '{_CREATE_HNSW}';
+                END IF;
+            END $$""",
         ),
     ),
 ]
@@ -507,6 +547,7 @@ def _commit(
         # The vector width is known once the first batch comes: the column and its index
         # are typed then.
         conn.execute(f"ALTER TABLE passages ALTER COLUMN embedding TYPE halfvec({int(dimension)})")
+        conn.execute(_EMBEDDING_IN_ROW)  # a new type brings the type's own storage back
         if not defer_index:
             conn.execute(_CREATE_HNSW)
     elif (stored_model, stored_dimension) != (model, dimension):
@@ -564,10 +605,14 @@ def _commit(
     sentence_vectors = _quantized(new.sentence_vectors)
     with conn.cursor().copy(
         'COPY passages (article_id, position, start, "end", length, embedding, sentences, '
-        "sentence_vectors) FROM STDIN (FORMAT BINARY)"
+        "sentence_vectors, published_day) FROM STDIN (FORMAT BINARY)"
     ) as copy:
-        copy.set_types(["text", "int4", "int4", "int4", "int4", "halfvec", "jsonb", "bytea"])
+        copy.set_types(
+            ["text", "int4", "int4", "int4", "int4", "halfvec", "jsonb", "bytea", "int4"]
+        )
+        published = _published(conn, new)
         for i, c in enumerate(new.chunks):
+            day = published.get(c.article_id)
             copy.write_row(
                 (
                     c.article_id,
@@ -578,6 +623,7 @@ def _commit(
                     HalfVector(new.vectors[i]),
                     Jsonb([[s.start, s.end, sorted(s.terms)] for s in new.sentences[i]]),
                     sentence_vectors[offsets[i] : offsets[i + 1]].tobytes(),
+                    day.toordinal() if day else None,
                 )
             )
     passage_ids = (
@@ -627,6 +673,19 @@ def _commit(
     )
 
 
+def _published(conn: psycopg.Connection[Any], new: NewContent) -> dict[str, datetime | None]:
+    """When each new passage's article was published: from the commit, or from the database
+    for a passage added to an article stored before."""
+    published = {a.id: a.published for a in new.articles}
+    stored = list({c.article_id for c in new.chunks} - published.keys())
+    if stored:
+        for article_id, when in conn.execute(
+            "SELECT id, published FROM articles WHERE id = ANY(%s)", [stored]
+        ):
+            published[article_id] = datetime.fromisoformat(when) if when else None
+    return published
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -650,7 +709,16 @@ class _Rows:
     total_length: int
     #: passage id → row (-1: not in this generation), when ids are dense enough for it to
     #: be small: a common term's postings become rows by one gather, not a binary search.
-    row_of: np.ndarray | None = None
+    row_of: np.ndarray | None
+    #: ``meta.published_days`` in ascending order: how many passages some days hold.
+    days_sorted: np.ndarray
+
+    def passages_published(self, days: np.ndarray) -> int:
+        """How many passages were published on these days (ordinals, each once)."""
+        ordered = self.days_sorted
+        return int(
+            np.sum(np.searchsorted(ordered, days, "right") - np.searchsorted(ordered, days, "left"))
+        )
 
     @property
     def newest(self) -> int:
@@ -730,8 +798,8 @@ class PostgresStore:
         self, query: np.ndarray, k: int, among: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` passages nearest to ``query`` by the HNSW index; among ``among`` only
-        (a small set exactly, a large one by HNSW with iterative scans, so a filter keeps
-        its recall)."""
+        (exactly while that reads few enough passages, by their days or their ids; a larger
+        filter by HNSW with iterative scans)."""
         table = self.rows()
         empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if len(table.ids) == 0 or k <= 0 or (among is not None and len(among) == 0):
@@ -764,7 +832,19 @@ class PostgresStore:
                 "ORDER BY embedding <=> %s LIMIT %s",
                 [vector, vector, k],
             )
-        if len(among) <= EXACT_FILTERED_UP_TO:
+        reads, days = self._exact_reads(among)
+        if reads <= EXACT_SCAN_UP_TO and days is not None:
+            # Every passage of the filter's days read by the day index, each checked against
+            # the filter's bitmap (a source, or rows this generation does not know of).
+            return (
+                [],
+                "WITH found AS MATERIALIZED (SELECT id, embedding <=> %s AS distance "
+                "FROM passages WHERE published_day = ANY(%s) "
+                "AND CASE WHEN id < %s THEN get_bit(%s::bytea, id) = 1 END) "
+                "SELECT id, 1 - distance FROM found ORDER BY distance LIMIT %s",
+                [vector, days, *self._allowed_bits(among), k],
+            )
+        if reads <= EXACT_SCAN_UP_TO:
             # Every distance computed, then sorted: written as a plain ORDER BY … LIMIT, the
             # planner may walk the HNSW index instead and filter what it finds, returning
             # fewer than k (found by bench/store.py at 100k passages). Ids go in binary,
@@ -782,7 +862,6 @@ class PostgresStore:
         # looks at the most candidates pgvector allows, as most of a filtered search's
         # nearest are not allowed; relaxed_order may return them slightly out of order, so
         # they are sorted again.
-        bitmap = _bitmap(self.rows().ids[among])
         return (
             [
                 f"SET LOCAL hnsw.ef_search = {max(int(k), _FILTERED_EF_SEARCH)}",
@@ -792,8 +871,26 @@ class PostgresStore:
             "FROM passages WHERE CASE WHEN id < %s THEN get_bit(%s::bytea, id) = 1 END "
             "ORDER BY embedding <=> %s LIMIT %s) "
             "SELECT id, 1 - distance FROM found ORDER BY distance",
-            [vector, len(bitmap) * 8, bitmap, vector, k],
+            [vector, *self._allowed_bits(among), vector, k],
         )
+
+    def _exact_reads(self, among: np.ndarray) -> tuple[int, list[int] | None]:
+        """What an exact search of ``among`` costs, in passages read by day (see
+        ``EXACT_SCAN_UP_TO``), and the days to read when reading by day is the cheaper way."""
+        table = self.rows()
+        by_id = len(among) * _BY_ID_COST
+        if len(among) > EXACT_SCAN_UP_TO:  # too many either way
+            return by_id, None
+        days = np.unique(table.meta.published_days[among])
+        if days[0] <= 0:  # an undated passage is in no day's part of the index
+            return by_id, None
+        by_day = table.passages_published(days)
+        return (by_day, days.tolist()) if by_day <= by_id else (by_id, None)
+
+    def _allowed_bits(self, among: np.ndarray) -> tuple[int, bytes]:
+        """The id the bitmap of ``among``'s passage ids stops short of, and the bitmap."""
+        bitmap = _bitmap(self.rows().ids[among])
+        return len(bitmap) * 8, bitmap
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The passages' stored vectors (zeros for one removed since this generation)."""
@@ -964,7 +1061,8 @@ def _load_rows(conn: psycopg.Connection[Any]) -> _Rows:
     if len(ids) and ids[-1] < _DENSE_IDS * len(ids):
         row_of = np.full(int(ids[-1]) + 1, -1, np.int32)
         row_of[ids] = np.arange(len(ids), dtype=np.int32)
-    return _Rows(ids, np.array([r[1] for r in found], np.float32), meta, int(total), row_of)
+    lengths = np.array([r[1] for r in found], np.float32)
+    return _Rows(ids, lengths, meta, int(total), row_of, np.sort(days))
 
 
 class _Cache(Generic[K, V]):

@@ -6,6 +6,7 @@ import json
 
 from bot.cli import cli
 from corpus import sample_corpus_dir
+from retrieval.store.postgres import SCHEMA_VERSION
 from tests.writing.fake_chat_api import unused_url
 
 
@@ -21,8 +22,8 @@ def test_db_migrate_creates_the_tables_once(runner, monkeypatch, postgres_databa
     again = runner.invoke(cli, ["db", "migrate"])
 
     assert first.exit_code == 0, first.output
-    assert "version 0 → 1" in first.output
-    assert "already at version 1" in again.output
+    assert f"version 0 → {SCHEMA_VERSION}" in first.output
+    assert f"already at version {SCHEMA_VERSION}" in again.output
 
 
 def test_ask_from_postgres_then_from_a_faiss_copy(runner, monkeypatch, postgres_database, tmp_path):

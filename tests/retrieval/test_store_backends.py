@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from corpus import Article, load_path, sample_corpus_dir
@@ -381,7 +382,7 @@ def test_a_large_filter_keeps_the_nearest_allowed_passages(both, allowed, monkey
     on them (a bit past the end of the bitmap)."""
     from retrieval.store import postgres
 
-    monkeypatch.setattr(postgres, "EXACT_FILTERED_UP_TO", 0)
+    monkeypatch.setattr(postgres, "EXACT_SCAN_UP_TO", 0)
     faiss, pg = both
     source, store = faiss.open_index(), pg.open_index()
     n = len(source)
@@ -395,3 +396,96 @@ def test_a_large_filter_keeps_the_nearest_allowed_passages(both, allowed, monkey
         assert rows.tolist() == exact.tolist()
     source.close()
     store.close()
+
+
+def _week_of_passages(store) -> np.ndarray:
+    """The rows of the seven days holding the most passages of the store."""
+    days = store.row_metadata().published_days
+    first = max(set(days.tolist()), key=lambda d: int(np.sum((days >= d) & (days < d + 7))))
+    return np.flatnonzero((days >= first) & (days < first + 7))
+
+
+@pytest.mark.parametrize(
+    "allowed", ["a week", "every other passage of a week", "its first and last days"]
+)
+def test_a_dated_filter_is_searched_exactly_by_its_days(both, allowed):
+    """A date filter's passages are read by their day of publication, each checked against
+    the filter: passages of those days the filter leaves out stay out, and days between two
+    it allows are not read. Planner settings that favour the HNSW index must not change the
+    answer (as for a small filter)."""
+    faiss, _ = both
+    source = faiss.open_index()
+    week = _week_of_passages(source)
+    days = source.row_metadata().published_days
+    among = {
+        "a week": week,
+        "every other passage of a week": week[::2],
+        "its first and last days": week[np.isin(days[week], [days[week].min(), days[week].max()])],
+    }[allowed]
+    assert 0 < len(among) < len(source) // 2
+    assert len(np.unique(days[among])) > 1  # more than one day's part of the index is read
+    url = both[1].settings.database_url.get_secret_value()
+    options = "-c enable_seqscan=off -c enable_sort=off -c hnsw.ef_search=1"
+    settings = RetrievalSettings(
+        store="postgres", database_url=f"{url} options='{options}'", index_dir=Path("unused")
+    )
+    with contextlib.closing(open_backend(settings)) as backend:
+        store = backend.open()
+        for query_row in (int(among[0]), 0, len(source) - 1):
+            query = source.vectors([query_row])[0]
+            assert "published_day" in store.nearest_statement(query, 10, among)[1]
+
+            rows, _ = store.nearest(query, 10, among=among)
+
+            exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
+            assert rows.tolist() == exact.tolist()
+    source.close()
+
+
+def test_a_store_from_before_publication_days_is_migrated(both, postgres_database):
+    """A database written before passages carried their day of publication (schema 1) gets
+    them from its articles on `newsbot db migrate`, keeps its HNSW index, and its dated
+    filters find the same passages as a store written since."""
+    from retrieval.store.postgres import migrate
+
+    faiss, _ = both
+    source = faiss.open_index()
+    settings = RetrievalSettings(
+        store="postgres", database_url=postgres_database, index_dir=Path("unused")
+    )
+    with contextlib.closing(open_backend(settings)) as backend:
+        copy_store(source, backend)
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        written = conn.execute("SELECT id, published_day FROM passages ORDER BY id").fetchall()
+        for statement in (  # schema 1, as it was
+            "DROP INDEX passages_by_day",
+            "ALTER TABLE passages DROP COLUMN published_day",
+            "ALTER TABLE passages ALTER COLUMN embedding SET STORAGE EXTERNAL",
+            "ALTER TABLE passages RESET (toast_tuple_target)",
+            "UPDATE newsbot_schema SET version = 1 WHERE component = 'store'",
+        ):
+            conn.execute(statement)
+
+    assert migrate(postgres_database) == (1, 2)
+
+    with psycopg.connect(postgres_database) as conn:
+        assert conn.execute("SELECT id, published_day FROM passages ORDER BY id").fetchall() == (
+            written
+        )
+        assert all(day for _, day in written)  # the sample's articles are all dated
+        (storage,) = conn.execute(
+            "SELECT attstorage FROM pg_attribute "
+            "WHERE attrelid = 'passages'::regclass AND attname = 'embedding'"
+        ).fetchone()
+        assert storage == "m"  # embeddings kept in the row, not moved out to TOAST
+        assert conn.execute("SELECT to_regclass('passages_by_embedding')").fetchone()[0]
+    with contextlib.closing(open_backend(settings)) as backend:
+        store = backend.open()
+        among = _week_of_passages(source)
+        query = source.vectors([int(among[0])])[0]
+        rows, _ = store.nearest(query, 10, among=among)
+        exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
+        assert rows.tolist() == exact.tolist()
+        unfiltered, _ = store.nearest(query, 5)
+        assert unfiltered[0] == among[0]
+    source.close()
