@@ -352,26 +352,38 @@ def test_a_commit_that_fails_midway_leaves_the_postgres_store_as_it_was(
     assistant.close()
 
 
+def _index_favoured(both):
+    """The PostgreSQL copy through connections whose planner favours the HNSW index: sorts
+    and sequential scans off, HNSW looking at one candidate."""
+    url = both[1].settings.database_url.get_secret_value()
+    options = "-c enable_seqscan=off -c enable_sort=off -c hnsw.ef_search=1"
+    return open_backend(
+        RetrievalSettings(
+            store="postgres", database_url=f"{url} options='{options}'", index_dir=Path("unused")
+        )
+    )
+
+
+def _exact_top(source, among: np.ndarray, query: np.ndarray, k: int = 10) -> list[int]:
+    """The ``k`` rows of ``among`` nearest ``query``, by every cosine."""
+    return among[np.argsort(-(source.vectors(among.tolist()) @ query))[:k]].tolist()
+
+
 def test_a_small_filter_is_searched_exactly_even_where_the_planner_likes_the_index(both):
     """With sorts and sequential scans off and HNSW looking at one candidate, an ORDER BY …
     LIMIT that the planner served from the HNSW index would return one passage, or none
-    (the old query returned none here)."""
+    (the first exact query returned none for a filter of every third passage)."""
     faiss, _ = both
     source = faiss.open_index()
-    url = both[1].settings.database_url.get_secret_value()
-    options = "-c enable_seqscan=off -c enable_sort=off -c hnsw.ef_search=1"
-    settings = RetrievalSettings(
-        store="postgres", database_url=f"{url} options='{options}'", index_dir=Path("unused")
-    )
-    with contextlib.closing(open_backend(settings)) as backend:
+    with contextlib.closing(_index_favoured(both)) as backend:
         store = backend.open()
-        among = np.arange(0, len(source), 3)
+        among = np.arange(0, len(source), 5)  # spread over every day: read by id
         query = source.vectors([1])[0]
+        assert "id = ANY" in store.nearest_statement(query, 10, among)[1]
 
         rows, _ = store.nearest(query, 10, among=among)
 
-        exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
-        assert rows.tolist() == exact.tolist()
+        assert rows.tolist() == _exact_top(source, among, query)
     source.close()
 
 
@@ -392,8 +404,7 @@ def test_a_large_filter_keeps_the_nearest_allowed_passages(both, allowed, monkey
 
         rows, _ = store.nearest(query, 10, among=among)
 
-        exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
-        assert rows.tolist() == exact.tolist()
+        assert rows.tolist() == _exact_top(source, among, query)
     source.close()
     store.close()
 
@@ -424,12 +435,7 @@ def test_a_dated_filter_is_searched_exactly_by_its_days(both, allowed):
     }[allowed]
     assert 0 < len(among) < len(source) // 2
     assert len(np.unique(days[among])) > 1  # more than one day's part of the index is read
-    url = both[1].settings.database_url.get_secret_value()
-    options = "-c enable_seqscan=off -c enable_sort=off -c hnsw.ef_search=1"
-    settings = RetrievalSettings(
-        store="postgres", database_url=f"{url} options='{options}'", index_dir=Path("unused")
-    )
-    with contextlib.closing(open_backend(settings)) as backend:
+    with contextlib.closing(_index_favoured(both)) as backend:
         store = backend.open()
         for query_row in (int(among[0]), 0, len(source) - 1):
             query = source.vectors([query_row])[0]
@@ -437,8 +443,7 @@ def test_a_dated_filter_is_searched_exactly_by_its_days(both, allowed):
 
             rows, _ = store.nearest(query, 10, among=among)
 
-            exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
-            assert rows.tolist() == exact.tolist()
+            assert rows.tolist() == _exact_top(source, among, query)
     source.close()
 
 
@@ -484,8 +489,7 @@ def test_a_store_from_before_publication_days_is_migrated(both, postgres_databas
         among = _week_of_passages(source)
         query = source.vectors([int(among[0])])[0]
         rows, _ = store.nearest(query, 10, among=among)
-        exact = among[np.argsort(-(source.vectors(among.tolist()) @ query))[:10]]
-        assert rows.tolist() == exact.tolist()
+        assert rows.tolist() == _exact_top(source, among, query)
         unfiltered, _ = store.nearest(query, 5)
         assert unfiltered[0] == among[0]
     source.close()
