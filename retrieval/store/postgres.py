@@ -84,9 +84,13 @@ _CREATE_HNSW = (
 )
 _EMBEDDING_IN_ROW = "ALTER TABLE passages ALTER COLUMN embedding SET STORAGE MAIN"
 # Building the index at once is fast while its graph fits in maintenance_work_mem (~1.2 KB
-# a passage at 384 dimensions): 1M passages in ~8 min with 4 GB, ~20 with 1 GB.
-_BUILD_BYTES_PER_PASSAGE = 1536
-_BUILD_MEMORY_MB = (1024, 4096)
+# a passage at 384 dimensions): 1M passages in ~8 min with 4 GB, ~20 with 1 GB. So a build
+# asks for 1.5 KB a passage, 1–4 GB, for this transaction; written in SQL once, as the
+# migration that rebuilds the index is SQL too.
+_BUILD_MEMORY = (
+    "set_config('maintenance_work_mem', greatest(1024, least(4096, "
+    "(SELECT count(*) FROM passages) * 1536 / 1048576)) || 'MB', true)"
+)
 # Session-level advisory locks, named as pg_schema.advisory_lock names its own.
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
@@ -185,9 +189,7 @@ _MIGRATIONS = [
             "CREATE INDEX passages_by_day ON passages (published_day)",
             f"""DO $$ BEGIN
                 IF (SELECT model FROM store_manifest) IS NOT NULL THEN
-                    PERFORM set_config('maintenance_work_mem', greatest({_BUILD_MEMORY_MB[0]},
-                        least({_BUILD_MEMORY_MB[1]}, (SELECT count(*) FROM passages)
-                        * {_BUILD_BYTES_PER_PASSAGE} / 1048576)) || 'MB', true);
+                    PERFORM {_BUILD_MEMORY};
                     EXECUTE '{_CREATE_HNSW}';
                 END IF;
             END $$""",
@@ -415,14 +417,10 @@ class PostgresBackend:
             self._bulk = False
 
             def build(conn: psycopg.Connection[Any]) -> None:
-                manifest = self.manifest()
-                if manifest is None:
+                if self.manifest() is None:
                     return  # nothing committed: the first commit makes the index
-                low, high = _BUILD_MEMORY_MB
-                wanted = manifest.chunk_count * _BUILD_BYTES_PER_PASSAGE // 2**20
-                memory = min(max(wanted, low), high)
                 with conn.transaction():
-                    conn.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
+                    conn.execute(f"SELECT {_BUILD_MEMORY}")
                     conn.execute("SET LOCAL max_parallel_maintenance_workers = 2")
                     conn.execute(_CREATE_HNSW)
                 # Statistics for the planner and the visibility map for index-only scans
