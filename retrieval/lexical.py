@@ -24,6 +24,7 @@ import bm25s
 import numpy as np
 from symspellpy import SymSpell, Verbosity
 
+from .bm25_scores import QueryScores
 from .text import terms
 
 __all__ = ["BM25_B", "BM25_K1", "LexicalIndex", "spelling_corrections"]
@@ -135,17 +136,22 @@ class LexicalIndex:
                 self._speller = speller
             return self._speller
 
-    def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every passage for ``query`` (zeros if no term is known).
+    def query(self, text: str) -> QueryScores:
+        """BM25 scores for ``text`` (``bm25_scores``), from bm25s' precomputed per-posting
+        scores.
 
-        Misspelt terms count as their corrections (see the module docstring).
+        Misspelt terms count as their corrections (see the module docstring); a term the
+        question repeats counts each time, as in bm25s.
         """
         if self._size == 0:
-            return np.zeros(0, dtype=np.float32)
-        ids = self._model.get_tokens_ids(list(self.query_terms(query)))
-        if not ids:
-            return np.zeros(self._size, dtype=np.float32)
-        return np.asarray(self._model.get_scores_from_ids(ids, weight_mask=weights), np.float32)
+            return QueryScores([], 0)
+        matrix = self._model.scores
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
+        tokens = self._model.get_tokens_ids(list(self.query_terms(text)))
+        return QueryScores(
+            [(indices[indptr[t] : indptr[t + 1]], data[indptr[t] : indptr[t + 1]]) for t in tokens],
+            self._size,
+        )
 
 
 class _Vocabulary(Protocol):

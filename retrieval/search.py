@@ -19,30 +19,29 @@ today counts twice, one from a week ago 1.5 times, one from a month ago 1.05 tim
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from .bm25_scores import QueryScores
 from .chunking import Chunk
 from .embedding import Embedder, QueryVectorCache
 from .question import QueryPart, QueryPlan, plan_question, source_matcher
 from .sentences import Sentence
-from .store.base import Lexicon, Store
+from .store.base import Lexicon, RowMetadata, Store
 from .timeframe import REPORTED_WITHIN, TimeRange
 
 if TYPE_CHECKING:
     from .settings import RetrievalSettings
 
-__all__ = ["Hit", "SearchConfig", "Searcher", "top_rows"]
+__all__ = ["Hit", "SearchConfig", "Searcher"]
 
 _RRF_K = 60
 # How deep into each part's ranking the merge looks; enough for k ≤ 100 after the caps.
 _MERGE_DEPTH = 200
-# Every this many scores, one goes into the sample that sets top_rows' threshold.
-_SAMPLE_STRIDE = 97
 # No rows and no scores, for a search that is not made.
 _NONE = (np.zeros(0, np.int64), np.zeros(0, np.float32))
 
@@ -138,6 +137,45 @@ class _Cosines:
             found = self._index.vectors(missing) @ self._vector
             self._known.update(zip(missing, found.tolist(), strict=True))
         return np.array([self._known[r] for r in wanted], np.float32)
+
+
+class _Recency:
+    """A part's recency boost (module docstring), worked out for the rows asked about."""
+
+    def __init__(self, meta: RowMetadata, now: datetime, config: SearchConfig, wanted: float):
+        self._meta, self._now = meta, now
+        self._half_life = config.recency_half_life_days
+        self._weight = config.recency_weight * wanted
+        self.most = 1 + self._weight  # for a passage published now
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """``1 + weight · 0.5 ** (age / half-life)`` of each row; 1 for undated rows."""
+        decay = np.power(0.5, self._meta.age_days(self._now, rows) / self._half_life)
+        return 1 + self._weight * np.nan_to_num(decay, nan=0.0).astype(np.float32)
+
+
+class _Boost:
+    """A part's multiplier of every passage's score: the outlets it names, and its recency
+    boost; a :class:`~retrieval.bm25_scores.Boost`."""
+
+    def __init__(
+        self,
+        meta: RowMetadata,
+        sources: Collection[str],
+        source_boost: float,
+        recency: _Recency | None,
+    ) -> None:
+        self._meta, self._sources, self._source_boost = meta, sources, source_boost
+        self._recency = recency
+        self.most = (1 + source_boost if sources else 1.0) * (recency.most if recency else 1.0)
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        boost = np.ones(len(rows), dtype=np.float32)
+        if self._sources:
+            boost *= 1 + self._source_boost * self._meta.published_by(self._sources, rows)
+        if self._recency is not None:
+            boost *= self._recency.at(rows)
+        return boost
 
 
 class Searcher:
@@ -259,27 +297,20 @@ class Searcher:
             among = np.flatnonzero(anywhere) if anywhere is not None else None
             nearest = _Nearest(vector, *self.index.nearest(vector, self.config.candidates, among))
         cosines = _Cosines(self.index, vector, nearest.rows, nearest.scores)
-        decay = self._decay(meta.age_days(now)) if any(p.recency for p, _ in parts) else None
-        lexical: dict[str, np.ndarray | None] = {}
+        lexical: dict[str, QueryScores | None] = {}
         pending = []
         for (part, weight), part_allowed in zip(parts, allowed, strict=True):
             if part.text not in lexical:
                 lexical[part.text] = (
-                    self.lexical.scores(part.text) if self.config.mode != "dense" else None
+                    self.lexical.query(part.text) if self.config.mode != "dense" else None
                 )
             scores = lexical[part.text]
             dense_rows = nearest.rows
             if part_allowed is not None:
-                if scores is not None:
-                    scores = np.where(part_allowed, scores, 0.0).astype(scores.dtype)
                 dense_rows = nearest.rows[part_allowed[nearest.rows]]
-            part_recency = (
-                1 + self.config.recency_weight * part.recency * decay
-                if decay is not None and part.recency
-                else None
-            )
+            part_recency = _Recency(meta, now, self.config, part.recency) if part.recency else None
             boost = self._boost(part, part_recency)
-            candidates = self._candidates(dense_rows, scores, boost)
+            candidates = self._candidates(dense_rows, scores, boost, part_allowed)
             pending.append((part, weight, candidates, scores, boost, part_recency))
         # What the parts read from the store, read for all of them at once: their
         # candidates' vectors, then their heads' sentences (one round trip each in
@@ -306,37 +337,38 @@ class Searcher:
         naming = np.zeros(len(inside), dtype=bool)
         for r in ranges:
             if r.year is not None:
-                naming |= self.lexical.scores(str(r.year)) > 0
+                naming[self.lexical.query(str(r.year)).matching()] = True
             if r.month is not None:
                 after = replace(r, end=r.end + REPORTED_WITHIN, whole_days=False)
-                naming |= (self.lexical.scores(r.month) > 0) & meta.published_in([after])
+                month = np.zeros(len(inside), dtype=bool)
+                month[self.lexical.query(r.month).matching()] = True
+                naming |= month & meta.published_in([after])
         if naming.any():
             # A passage that names the time makes its whole article about it.
             inside |= np.isin(meta.article_codes, np.unique(meta.article_codes[naming]))
         return inside
 
-    def _decay(self, age_days: np.ndarray) -> np.ndarray:
-        """``0.5 ** (age / half-life)`` per row (module docstring); 0 for undated rows."""
-        decay = np.power(0.5, age_days / self.config.recency_half_life_days)
-        return np.nan_to_num(decay, nan=0.0).astype(np.float32)
-
     # -- one part -------------------------------------------------------------------------
 
     def _candidates(
-        self, dense_rows: np.ndarray, lexical_scores: np.ndarray | None, boost: np.ndarray | None
+        self,
+        dense_rows: np.ndarray,
+        lexical_scores: QueryScores | None,
+        boost: _Boost | None,
+        allowed: np.ndarray | None,
     ) -> np.ndarray:
-        """A part's candidates, ascending: its nearest rows and its best BM25 rows."""
+        """A part's candidates, ascending: its nearest rows and its best BM25 rows (boosted,
+        among the rows it allows)."""
         lexical_rows = _NONE[0]
         if lexical_scores is not None:
-            ranked_lexical = lexical_scores * boost if boost is not None else lexical_scores
-            lexical_rows = top_rows(ranked_lexical, self.config.candidates)
+            lexical_rows = lexical_scores.best(self.config.candidates, allowed=allowed, boost=boost)
         return np.union1d(lexical_rows, dense_rows)
 
     def _rank(
         self,
         candidates: np.ndarray,
-        lexical_scores: np.ndarray | None,
-        boost: np.ndarray | None,
+        lexical_scores: QueryScores | None,
+        boost: _Boost | None,
         cosines: _Cosines,
     ) -> _Ranked:
         """A part's candidates ordered by their fused dense and BM25 scores."""
@@ -346,7 +378,7 @@ class Searcher:
             if config.mode != "lexical"
             else np.zeros(len(candidates), np.float32)
         )
-        lex = lexical_scores[candidates] if lexical_scores is not None else np.zeros_like(d)
+        lex = lexical_scores.at(candidates) if lexical_scores is not None else np.zeros_like(d)
         if config.mode == "dense":
             scores = d
         elif config.mode == "lexical":
@@ -357,7 +389,7 @@ class Searcher:
             w = config.dense_weight
             scores = (w * _minmax(d) + (1 - w) * _minmax(lex)).astype(np.float32)
         if boost is not None:
-            scores = scores * boost[candidates]
+            scores = scores * boost.at(candidates)
         order = np.argsort(-scores, kind="stable")
         return _Ranked(candidates[order], scores[order])
 
@@ -378,7 +410,7 @@ class Searcher:
         part: QueryPart,
         ranked: _Ranked,
         similar: dict[int, float] | None,
-        recency: np.ndarray | None = None,
+        recency: _Recency | None = None,
     ) -> _Ranked:
         """Re-score the top passages by their single best sentence.
 
@@ -404,25 +436,19 @@ class Searcher:
             cosines = np.array([similar[r] for r in top_rows], np.float32)
             head += self.config.sentence_similarity_weight * _minmax(cosines)
         if recency is not None:
-            head = head * recency[top_rows]
+            head = head * recency.at(np.array(top_rows, np.int64))
         order = np.argsort(-head, kind="stable")
         # Keep reranked passages above the rest, whose scores are on another scale.
         rows = np.concatenate([ranked.rows[:depth][order], ranked.rows[depth:]])
         scores = np.concatenate([head[order] + 1.0, _minmax(ranked.scores[depth:])])
         return _Ranked(rows, scores.astype(np.float32))
 
-    def _boost(self, part: QueryPart, recency: np.ndarray | None) -> np.ndarray | None:
+    def _boost(self, part: QueryPart, recency: _Recency | None) -> _Boost | None:
         """A per-passage multiplier favouring the outlets the part names and, if it wants
         the newest news, newer passages."""
         if not part.sources and recency is None:
             return None
-        boost = np.ones(len(self.index), dtype=np.float32)
-        if part.sources:
-            meta = self.index.row_metadata()
-            boost *= 1 + self.config.source_boost * meta.published_by(part.sources)
-        if recency is not None:
-            boost *= recency
-        return boost
+        return _Boost(self.index.row_metadata(), part.sources, self.config.source_boost, recency)
 
     # -- all parts ------------------------------------------------------------------------
 
@@ -475,30 +501,6 @@ class Searcher:
                 self.index.chunks(picked_rows), picked, picked_rows, similarity, strict=True
             )
         ]
-
-
-def top_rows(scores: np.ndarray, n: int) -> np.ndarray:
-    """The rows of the ``n`` highest positive scores, in no particular order.
-
-    Exact, but partitions only the rows at or above a threshold read off a sample of the
-    scores: over a million BM25 scores that takes 0.25 ms instead of argpartition's 10 ms,
-    once per question part. When fewer than ``n`` rows reach the threshold, every row is
-    partitioned.
-    """
-    if n <= 0:
-        return np.zeros(0, np.int64)
-    if n >= len(scores):
-        top = np.arange(len(scores))
-    else:
-        sample = scores[::_SAMPLE_STRIDE]
-        # Aim for about 4n rows above the threshold, so one pass nearly always suffices.
-        keep = min(len(sample), max(1, len(sample) * 4 * n // len(scores)))
-        threshold = np.partition(sample, len(sample) - keep)[len(sample) - keep]
-        above = np.flatnonzero(scores >= threshold)
-        if len(above) < n:
-            above = np.arange(len(scores))
-        top = above[np.argpartition(scores[above], len(above) - n)[len(above) - n :]]
-    return top[scores[top] > 0]
 
 
 def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

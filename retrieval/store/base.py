@@ -23,6 +23,7 @@ import numpy as np
 from corpus.articles import Article
 from corpus.errors import IndexStoreError
 
+from ..bm25_scores import QueryScores
 from ..chunking import Chunk
 from ..durable import write_atomically
 from ..sentences import Sentence, sentences_of
@@ -144,10 +145,11 @@ class RowMetadata:
     def __len__(self) -> int:
         return len(self.outlet_codes)
 
-    def published_by(self, outlets: Iterable[str]) -> np.ndarray:
-        """Which rows come from one of ``outlets``."""
+    def published_by(self, outlets: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """Which rows (all, or those of ``rows``) come from one of ``outlets``."""
         wanted = set(outlets)
-        return np.isin(self.outlet_codes, [i for i, n in enumerate(self.outlets) if n in wanted])
+        codes = self.outlet_codes if rows is None else self.outlet_codes[rows]
+        return np.isin(codes, [i for i, n in enumerate(self.outlets) if n in wanted])
 
     def published_in(self, ranges: Iterable[TimeRange]) -> np.ndarray:
         """Which rows were published in one of ``ranges``: by the date printed on the
@@ -163,9 +165,11 @@ class RowMetadata:
                     inside |= (self.published_at >= start) & (self.published_at < end)
         return inside
 
-    def age_days(self, now: datetime) -> np.ndarray:
-        """Days from each row's publication to ``now`` (NaN: undated; never below 0)."""
-        return np.maximum((now.timestamp() - self.published_at) / 86_400.0, 0.0)
+    def age_days(self, now: datetime, rows: np.ndarray | None = None) -> np.ndarray:
+        """Days from each row's (or each of ``rows``') publication to ``now`` (NaN:
+        undated; never below 0)."""
+        published = self.published_at if rows is None else self.published_at[rows]
+        return np.maximum((now.timestamp() - published) / 86_400.0, 0.0)
 
 
 def publication_arrays(published: Sequence[datetime | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +323,7 @@ class Lexicon(Protocol):
     def weight(self, term: str) -> float: ...
     def document_frequency(self, term: str) -> int: ...
     def query_terms(self, text: str) -> tuple[str, ...]: ...
-    def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray: ...
+    def query(self, text: str) -> QueryScores: ...
     def uncorrected(self) -> Lexicon: ...
     def warm_up(self) -> None: ...
 

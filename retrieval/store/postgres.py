@@ -48,6 +48,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from corpus.articles import Article, content_fingerprint
 from corpus.errors import ConfigurationError, IndexStoreError
 
+from ..bm25_scores import QueryScores
 from ..chunking import Chunk
 from ..lexical import BM25_B, BM25_K1, spelling_corrections
 from ..sentences import SCALE, Sentence, quantized
@@ -1274,24 +1275,24 @@ class PostgresLexicon:
         self.speller()
         self.prefetch()
 
-    def scores(self, query: str, weights: np.ndarray | None = None) -> np.ndarray:
+    def query(self, text: str) -> QueryScores:
+        """BM25 scores for ``text`` (``bm25_scores``): ``idf · tf / (tf + norm)`` per
+        posting, each row's norm from its length (:meth:`_norms`)."""
         table = self._store.rows()
-        result = np.zeros(len(table.ids), np.float32)
         vocabulary = self._terms()
-        wanted = [vocabulary[t] for t in self.query_terms(query) if t in vocabulary]
+        wanted = [vocabulary[t] for t in self.query_terms(text) if t in vocabulary]
         if not wanted or not len(table.ids):
-            return result
+            return QueryScores([], len(table.ids))
         n, norms = len(table.ids), self._norms()
         # A term the question repeats counts each time, as in bm25s.
         times = Counter(term_id for term_id, _ in wanted)
         frequency = dict(wanted)
+        postings = []
         for term_id, (rows, tf) in zip(times, self._postings(list(times)), strict=True):
             df = frequency[term_id]
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) * times[term_id]
             weight = tf.astype(np.float32)
             weight /= norms[rows] + weight
             weight *= np.float32(idf)
-            result[rows] += weight
-        if weights is not None:
-            result *= weights
-        return result
+            postings.append((rows, weight))
+        return QueryScores(postings, n)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from corpus.articles import Article
 from corpus.errors import QuestionError
 from retrieval.assistant import NewsAssistant
-from retrieval.search import SearchConfig, Searcher, _Ranked, top_rows
+from retrieval.search import SearchConfig, Searcher, _Ranked
 from retrieval.settings import RetrievalSettings
 from retrieval.store.faiss_index import FaissIndex
 
@@ -100,28 +100,6 @@ def test_a_batch_of_questions_finds_what_each_finds_alone(sample_assistant):
 def test_a_batch_with_an_invalid_question_is_refused_whole(sample_assistant):
     with pytest.raises(QuestionError):
         sample_assistant.search_many(["Who met whom in Lima?", "   "])
-
-
-@pytest.mark.parametrize("size", [1, 50, 7_329, 300_000])
-@pytest.mark.parametrize("n", [1, 200, 400])
-def test_top_rows_are_exactly_the_highest_positive_scores(size, n):
-    rng = np.random.default_rng(size + n)
-    # BM25-like: many rows score nothing, many tie (integer-ish scores).
-    scores = np.where(rng.random(size) < 0.5, np.round(rng.gamma(2.0, 2.0, size), 1), 0.0)
-    scores = scores.astype(np.float32)
-    top = top_rows(scores, n)
-    assert len(set(top.tolist())) == len(top)
-    expected = np.sort(scores[scores > 0])[::-1][:n]
-    np.testing.assert_array_equal(np.sort(scores[top])[::-1], expected)
-
-
-def test_top_rows_when_few_rows_reach_the_sampled_threshold():
-    scores = np.zeros(100_000, np.float32)
-    scores[1::97] = 5.0  # 1,031 rows, none of them in the sample (rows 0, 97, 194, ...)
-    scores[0 : 97 * 20 : 97] = 10.0  # 20 sampled rows: the threshold lets only these through
-    top = top_rows(scores, 300)
-    assert len(set(top.tolist())) == 300
-    assert sorted(scores[top].tolist(), reverse=True) == [10.0] * 20 + [5.0] * 280
 
 
 class _RecordingEmbedder:

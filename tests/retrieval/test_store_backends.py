@@ -240,11 +240,11 @@ def test_the_bots_refresh_rounds_share_its_store_and_leave_it_open(assistant, st
 
 
 def _bm25_by_passage(store, question: str) -> dict[tuple[str, int], float]:
-    scores = store.lexical.scores(question)
-    rows = np.flatnonzero(scores).tolist()
+    scores = store.lexical.query(question)
+    rows = scores.matching()
     return {
-        (c.article_id, c.position): float(scores[r])
-        for c, r in zip(store.chunks(rows), rows, strict=True)
+        (c.article_id, c.position): float(score)
+        for c, score in zip(store.chunks(rows.tolist()), scores.at(rows), strict=True)
     }
 
 
