@@ -68,6 +68,7 @@ _EXPORTS = {
     "Hit": "retrieval.search",
     "SearchConfig": "retrieval.search",
     "Searcher": "retrieval.search",
+    "Boost": "retrieval.bm25_scores",
     "QueryScores": "retrieval.bm25_scores",
     "top_rows": "retrieval.bm25_scores",
     "fsync_path": "retrieval.durable",
