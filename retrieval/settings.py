@@ -65,7 +65,8 @@ class RetrievalSettings(BaseSettings):
         le=1_000_000,
         description=(
             "For store=postgres: MB of BM25 postings each process keeps in memory (10 bytes "
-            "a posting), the heaviest terms read at start; more than this is read per question."
+            "a posting), the heaviest terms read at start; more than this is read per question. "
+            "Up to 0.8x as much again holds the weights worked out from them for the live index."
         ),
     )
     embedding_model: str = Field(

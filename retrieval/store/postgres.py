@@ -1065,13 +1065,16 @@ def _load_rows(conn: psycopg.Connection[Any]) -> _Rows:
 
 
 class _Cache(Generic[K, V]):
-    """A bounded LRU that the threads answering questions share. What a caller asked for is
-    gathered for it before anything is evicted, however many keys it asks for at once."""
+    """A bounded LRU that the threads answering questions share: at most ``size`` items, or
+    items whose ``weigh`` adds up to at most ``size``. What a caller asked for is gathered
+    for it before anything is evicted, however many keys it asks for at once."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, weigh: Callable[[V], int] | None = None) -> None:
         self._size = size
+        self._weigh = weigh or (lambda _: 1)
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+        self.held = 0  # what the items weigh
 
     def get_many(self, keys: Sequence[K], fetch: Callable[[list[K]], dict[K, V]]) -> list[V]:
         """The values of ``keys``: cached ones, and the rest from one ``fetch`` of them all
@@ -1085,9 +1088,12 @@ class _Cache(Generic[K, V]):
             fetched = fetch(missing)
             found.update(fetched)
             with self._lock:
-                self._items.update(fetched)
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
+                for k, v in fetched.items():
+                    old = self._items.pop(k, None)
+                    self.held += self._weigh(v) - (self._weigh(old) if old is not None else 0)
+                    self._items[k] = v
+                while self._items and self.held > self._size:
+                    self.held -= self._weigh(self._items.popitem(last=False)[1])
         return [found[k] for k in keys]
 
 
@@ -1173,6 +1179,11 @@ class PostgresLexicon:
         self._speller: Any = None
         self._by_id: dict[int, int] | None = None
         self._row_norms: np.ndarray | None = None
+        # Each term's rows and tf / (tf + norm) in this generation (_term_weights), within
+        # as many postings as the backend's postings cache holds.
+        self._weights: _Cache[int, tuple[np.ndarray, np.ndarray]] = _Cache(
+            store.backend.postings.budget, weigh=lambda item: len(item[0])
+        )
         self.query_terms = lru_cache(maxsize=4096)(self._query_terms)
 
     def _terms(self) -> dict[str, tuple[int, int]]:
@@ -1194,7 +1205,7 @@ class PostgresLexicon:
     def uncorrected(self) -> PostgresLexicon:
         other = PostgresLexicon(self._store, correct=False)
         other._vocabulary, other._by_id = self._vocabulary, self._by_id
-        other._row_norms = self._row_norms
+        other._row_norms, other._weights = self._row_norms, self._weights
         return other
 
     def document_frequency(self, term: str) -> int:
@@ -1283,16 +1294,26 @@ class PostgresLexicon:
         wanted = [vocabulary[t] for t in self.query_terms(text) if t in vocabulary]
         if not wanted or not len(table.ids):
             return QueryScores([], len(table.ids))
-        n, norms = len(table.ids), self._norms()
+        n = len(table.ids)
         # A term the question repeats counts each time, as in bm25s.
         times = Counter(term_id for term_id, _ in wanted)
         frequency = dict(wanted)
         postings = []
-        for term_id, (rows, tf) in zip(times, self._postings(list(times)), strict=True):
+        found = self._weights.get_many(list(times), self._term_weights)
+        for term_id, (rows, weight) in zip(times, found, strict=True):
             df = frequency[term_id]
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) * times[term_id]
+            postings.append((rows, weight * np.float32(idf)))
+        return QueryScores(postings, n)
+
+    def _term_weights(self, term_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each term's rows and ``tf / (tf + norm)`` in this generation: worked out once
+        and kept (``_weights``), a question then only multiplies them by the IDF (at 1M
+        passages, 94 → 81 ms a warm answer p50: README, *Side by side at scale*)."""
+        norms = self._norms()
+        found = {}
+        for term_id, (rows, tf) in zip(term_ids, self._postings(term_ids), strict=True):
             weight = tf.astype(np.float32)
             weight /= norms[rows] + weight
-            weight *= np.float32(idf)
-            postings.append((rows, weight))
-        return QueryScores(postings, n)
+            found[term_id] = (rows.astype(np.int32, copy=False), weight)
+        return found
