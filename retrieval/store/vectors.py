@@ -101,6 +101,11 @@ def extend_index(index: faiss.Index, vectors: np.ndarray, config: VectorIndexCon
 #: Up to this many allowed rows, a filtered search scores them all exactly (a few ms at
 #: 50,000); beyond, FAISS searches with a selector, in IVF scanning more cells.
 EXACT_FILTERED_UP_TO = 50_000
+#: An IVF index rebuilds a stored vector from its cell in ~3 µs; scanning every cell with
+#: a selector costs ~7 ns a stored vector and ~0.7 µs an allowed one, and scores the same
+#: vectors. So the exact search scans once the allowed rows are more than the index's
+#: size / this (at 1M passages: 33,455 rows 110 → 31 ms, the same top 200).
+_SCAN_PER_REBUILT_ROW = 400
 
 
 def nearest(
@@ -109,7 +114,12 @@ def nearest(
     """Scores and rows of the ``k`` vectors nearest ``query`` (one vector), on one thread;
     only among the rows ``among`` if given (a date range, new articles)."""
     query = np.ascontiguousarray(query, np.float32).reshape(1, -1)
-    if among is not None and len(among) <= EXACT_FILTERED_UP_TO:
+    ivf = faiss.try_extract_index_ivf(index)
+    exact = among is not None and len(among) <= EXACT_FILTERED_UP_TO
+    rebuilt = ivf is None or (
+        among is not None and len(among) * _SCAN_PER_REBUILT_ROW <= index.ntotal
+    )
+    if among is not None and exact and rebuilt:
         scores = stored_vectors(index, among.tolist()) @ query[0]
         top = np.argsort(-scores, kind="stable")[:k]
         padded_rows = np.full(k, -1, np.int64)
@@ -119,11 +129,11 @@ def nearest(
     params: faiss.SearchParameters | None = None
     if among is not None:
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, np.int64))
-        ivf = faiss.try_extract_index_ivf(index)
         # FAISS's stubs know these parameters only as attributes.
         if ivf is not None:
             ivf_params = faiss.SearchParametersIVF()
-            ivf_params.nprobe = min(4 * ivf.nprobe, ivf.nlist)
+            # Exact: every cell scanned, so each allowed vector is scored as if rebuilt.
+            ivf_params.nprobe = ivf.nlist if exact else min(4 * ivf.nprobe, ivf.nlist)
             params = ivf_params
         else:
             params = faiss.SearchParameters()

@@ -120,3 +120,39 @@ def test_an_approximate_index_that_grows_fourfold_is_retrained_with_more_cells()
     index = extend_index(index, vectors[39_000:], config)
     assert faiss.extract_index_ivf(index).nlist > cells
     np.testing.assert_allclose(index.reconstruct_n(0, index.ntotal), vectors, atol=1e-3)
+
+
+def test_a_filtered_search_of_an_approximate_index_is_exact_however_many_rows_it_allows(
+    tmp_path,
+):
+    """Up to EXACT_FILTERED_UP_TO allowed rows, an IVF index gives the exact top 10 among
+    them: a few rows rebuilt from their cells and scored, many by scanning every cell."""
+    settings = RetrievalSettings(index_dir=tmp_path / "index", approximate_index_from=10_000)
+    vectors = _clustered(20_000, 64, seed=3)
+    with locked(settings.index_dir):
+        commit(
+            settings.index_dir,
+            _synthetic_content(vectors),
+            base=None,
+            model="synthetic",
+            dimension=64,
+            chunk_size=150,
+            chunk_overlap=30,
+            vector_config=VectorIndexConfig.from_settings(settings),
+        )
+    index = FaissIndex.open(settings.index_dir)
+    try:
+        stored = index.vectors(list(range(len(index))))
+        # 30 rows are rebuilt (20,000 / 400 = 50 at most); 12,000 are scanned for. The rows
+        # allowed are those least like the question, in the cells an approximate search
+        # would not look into.
+        for allowed in (30, 12_000):
+            for query in _clustered(20, 64, seed=allowed):
+                among = np.sort(np.argsort(stored @ query)[:allowed])
+                rows, scores = index.nearest(query, 10, among)
+                expected = among[np.argsort(-(stored[among] @ query), kind="stable")[:10]]
+                assert set(rows.tolist()) == set(expected.tolist())
+                best = np.sort(stored[among] @ query)[::-1][:10]
+                np.testing.assert_allclose(scores, best, atol=1e-5)
+    finally:
+        index.close()
