@@ -1309,7 +1309,7 @@ class PostgresLexicon:
     def _term_weights(self, term_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Each term's rows and ``tf / (tf + norm)`` in this generation: worked out once
         and kept (``_weights``), a question then only multiplies them by the IDF (at 1M
-        passages, 94 → 81 ms a warm answer p50: README, *Side by side at scale*)."""
+        passages, a warm answer p50 84–97 → 69–74 ms: README, *Side by side at scale*)."""
         norms = self._norms()
         found = {}
         for term_id, (rows, tf) in zip(term_ids, self._postings(term_ids), strict=True):
