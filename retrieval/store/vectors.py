@@ -118,12 +118,13 @@ def nearest(
     only among the rows ``among`` if given (a date range, new articles)."""
     query = np.ascontiguousarray(query, np.float32).reshape(1, -1)
     ivf = faiss.try_extract_index_ivf(index)
-    exact = among is not None and len(among) <= EXACT_FILTERED_UP_TO
-    if among is not None and (
-        len(among) <= _COPIED_UP_TO
-        if ivf is None
-        else exact and len(among) * _SCAN_PER_REBUILT_ROW <= index.ntotal
-    ):
+    allowed = len(among) if among is not None else index.ntotal
+    exact = allowed <= EXACT_FILTERED_UP_TO
+    if ivf is None:
+        copied = allowed <= _COPIED_UP_TO
+    else:
+        copied = exact and allowed * _SCAN_PER_REBUILT_ROW <= index.ntotal
+    if among is not None and copied:
         scores = stored_vectors(index, among.tolist()) @ query[0]
         top = np.argsort(-scores, kind="stable")[:k]
         padded_rows = np.full(k, -1, np.int64)
