@@ -51,12 +51,13 @@ def _synthetic_content(vectors: np.ndarray, per_article: int = 100) -> NewConten
     return NewContent.with_passage_vectors(articles, chunks, vectors)
 
 
-def test_an_index_above_the_threshold_is_approximate_and_finds_the_exact_neighbours(tmp_path):
-    settings = RetrievalSettings(index_dir=tmp_path / "index", approximate_index_from=10_000)
-    vectors = _clustered(20_000, 64, seed=1)
-    with locked(settings.index_dir):
+def _committed_above_the_threshold(index_dir: Path, vectors: np.ndarray) -> Path:
+    """An index of ``vectors`` (64 dimensions) committed with the approximate index from
+    10,000 passages on."""
+    settings = RetrievalSettings(index_dir=index_dir, approximate_index_from=10_000)
+    with locked(index_dir):
         commit(
-            settings.index_dir,
+            index_dir,
             _synthetic_content(vectors),
             base=None,
             model="synthetic",
@@ -65,9 +66,15 @@ def test_an_index_above_the_threshold_is_approximate_and_finds_the_exact_neighbo
             chunk_overlap=30,
             vector_config=VectorIndexConfig.from_settings(settings),
         )
-    assert _is_approximate(settings.index_dir)
+    return index_dir
 
-    index = FaissIndex.open(settings.index_dir)
+
+def test_an_index_above_the_threshold_is_approximate_and_finds_the_exact_neighbours(tmp_path):
+    vectors = _clustered(20_000, 64, seed=1)
+    index_dir = _committed_above_the_threshold(tmp_path / "index", vectors)
+    assert _is_approximate(index_dir)
+
+    index = FaissIndex.open(index_dir)
     try:
         queries = _clustered(200, 64, seed=2)
         exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
@@ -127,20 +134,9 @@ def test_a_filtered_search_of_an_approximate_index_is_exact_however_many_rows_it
 ):
     """Up to EXACT_FILTERED_UP_TO allowed rows, an IVF index gives the exact top 10 among
     them: a few rows rebuilt from their cells and scored, many by scanning every cell."""
-    settings = RetrievalSettings(index_dir=tmp_path / "index", approximate_index_from=10_000)
     vectors = _clustered(20_000, 64, seed=3)
-    with locked(settings.index_dir):
-        commit(
-            settings.index_dir,
-            _synthetic_content(vectors),
-            base=None,
-            model="synthetic",
-            dimension=64,
-            chunk_size=150,
-            chunk_overlap=30,
-            vector_config=VectorIndexConfig.from_settings(settings),
-        )
-    index = FaissIndex.open(settings.index_dir)
+    index_dir = _committed_above_the_threshold(tmp_path / "index", vectors)
+    index = FaissIndex.open(index_dir)
     try:
         stored = index.vectors(list(range(len(index))))
         # 30 rows are rebuilt (20,000 / 400 = 50 at most); 12,000 are scanned for. The rows
