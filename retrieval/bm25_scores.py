@@ -1,10 +1,12 @@
 """A question's BM25 scores over every passage, and its best passages under a boost.
 
 Both backends hand their question terms' postings here (rows, and what the term gives each
-row), so they score alike. Two things made a 1M-passage answer slow and are avoided:
+row), so they score alike. Two things keep a 1M-passage question cheap:
 
-- bm25s adds a term's postings with ``np.add.at``, NumPy's slow unbuffered path; a term
-  holds each row once, so plain ``scores[rows] += values`` adds exactly the same floats.
+- Each term's postings are added with ``np.add.at``, as bm25s adds them (so the floats are
+  the same), one term at a time. Since NumPy 1.25 it has a fast path for one index array
+  and no casting: over 1.2M postings (a dev question at 1M passages) 3.7 ms, against
+  9–10 ms for ``scores[rows] += values``, which gathers, adds and scatters in three passes.
 - A part's boost (the outlets it names, its recency) was worked out for every passage to
   rank the boosted scores; it is worked out only where it can matter. A boost is never
   below 1, so the ``n``-th best boosted score is at least the ``n``-th best plain one; a
@@ -58,7 +60,7 @@ class QueryScores:
         if self._scores is None:
             scores = np.zeros(self._size, np.float32)
             for rows, values in self._postings:
-                scores[rows] += values
+                np.add.at(scores, rows, values)
             self._scores = scores
         return self._scores
 

@@ -37,8 +37,8 @@ def test_top_rows_when_few_rows_reach_the_sampled_threshold():
 
 
 def test_a_question_scores_every_passage_exactly_as_bm25s_does():
-    """Adding postings by plain indexing, not bm25s' ``np.add.at``, gives the very same
-    float32 scores, a repeated question word counted twice."""
+    """Adding each term's postings on its own gives the very same float32 scores as bm25s'
+    one pass, a repeated question word counted twice."""
     lines = CORPUS.read_text(encoding="utf-8").splitlines()
     texts = [json.loads(line)["body"] for line in lines]
     lexical = LexicalIndex.build(texts)
