@@ -52,6 +52,20 @@ class QueryScores:
         self._size = size
         self._scores: np.ndarray | None = None
 
+    @classmethod
+    def summed(cls, parts: Sequence[QueryScores]) -> QueryScores:
+        """The scores of a text whose terms are exactly the ``parts``' together (a question
+        and the clauses it splits into): their sum, one addition per passage and part
+        instead of one per posting. The floats may differ from adding the postings in the
+        text's order in their last bit."""
+        total = cls([posting for part in parts for posting in part._postings], parts[0]._size)
+        if total:
+            scores = parts[0].everywhere().copy()
+            for part in parts[1:]:
+                scores += part.everywhere()
+            total._scores = scores
+        return total
+
     def __bool__(self) -> bool:
         return bool(self._postings)
 

@@ -19,6 +19,7 @@ today counts twice, one from a week ago 1.5 times, one from a month ago 1.05 tim
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -297,13 +298,9 @@ class Searcher:
             among = np.flatnonzero(anywhere) if anywhere is not None else None
             nearest = _Nearest(vector, *self.index.nearest(vector, self.config.candidates, among))
         cosines = _Cosines(self.index, vector, nearest.rows, nearest.scores)
-        lexical: dict[str, QueryScores | None] = {}
+        lexical = self._lexical_scores([part.text for part, _ in parts])
         pending = []
         for (part, weight), part_allowed in zip(parts, allowed, strict=True):
-            if part.text not in lexical:
-                lexical[part.text] = (
-                    self.lexical.query(part.text) if self.config.mode != "dense" else None
-                )
             scores = lexical[part.text]
             dense_rows = nearest.rows
             if part_allowed is not None:
@@ -328,6 +325,35 @@ class Searcher:
                 for (ranked, weight), (part, *_, recency) in zip(rankings, pending, strict=True)
             ]
         return self._merge(rankings, k, vector, cosines)
+
+    def _lexical_scores(self, texts: list[str]) -> dict[str, QueryScores | None]:
+        """Each distinct text's BM25 scores (None in dense mode).
+
+        A text whose terms are exactly all the others' together (the whole question, split
+        into clauses: 351 of the 352 split MultiHop-RAG dev questions) is scored as their
+        sum: at 1M passages that saves adding ~1.2M postings, ~3.7 ms.
+        """
+        distinct = list(dict.fromkeys(texts))
+        if self.config.mode == "dense":
+            return dict.fromkeys(distinct)
+        words = {text: Counter(self.lexical.query_terms(text)) for text in distinct}
+        whole = None
+        if len(distinct) > 2:
+            whole = next(
+                (
+                    text
+                    for text in distinct
+                    if words[text] == sum((words[t] for t in distinct if t != text), Counter())
+                ),
+                None,
+            )
+        found: dict[str, QueryScores | None] = {
+            text: self.lexical.query(text) for text in distinct if text != whole
+        }
+        if whole is not None:
+            parts = [scores for scores in found.values() if scores is not None]
+            found[whole] = QueryScores.summed(parts)
+        return found
 
     def _in_ranges(self, ranges: tuple[TimeRange, ...]) -> np.ndarray:
         """Rows of articles published in one of ``ranges``, or naming the year or month

@@ -56,6 +56,28 @@ def test_a_question_scores_every_passage_exactly_as_bm25s_does():
     np.testing.assert_array_equal(scores.at(rows), expected[rows])
 
 
+def test_a_question_scores_as_the_sum_of_the_clauses_it_splits_into():
+    """The whole question of a split one is scored from its clauses' scores: the same
+    passages match, each within a float32 rounding of its own additions, the same best."""
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()
+    lexical = LexicalIndex.build(json.loads(line)["body"] for line in lines)
+    first = "Does the TechCrunch article say the company raised new funding"
+    second = "while The Verge reports that its revenue fell last quarter?"
+    clauses = [lexical.query(first), lexical.query(second)]
+
+    summed = QueryScores.summed(clauses)
+
+    whole = lexical.query(f"{first}, {second}")
+    assert summed.matching().tolist() == whole.matching().tolist()
+    assert len(summed.matching()) > len(clauses[0].matching())
+    np.testing.assert_allclose(summed.everywhere(), whole.everywhere(), rtol=1e-6)
+    best = summed.best(20)
+    np.testing.assert_allclose(
+        np.sort(whole.everywhere()[best]), np.sort(whole.everywhere()[whole.best(20)]), rtol=1e-6
+    )
+    assert not QueryScores.summed([QueryScores([], 10), QueryScores([], 10)])
+
+
 class _Boost:
     def __init__(self, values: np.ndarray) -> None:
         self._values = values
