@@ -18,11 +18,14 @@ today counts twice, one from a week ago 1.5 times, one from a month ago 1.05 tim
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -282,7 +285,8 @@ class Searcher:
         """Rank each part, then merge; parts with one text ("both X and Y", one part per
         outlet) share its BM25 scores and differ only in their boosts and times.
 
-        The dense search is made once, among the passages any part may use."""
+        The dense search is made once, among the passages any part may use, on another
+        thread while the parts' BM25 scores are added up."""
         meta = self.index.row_metadata()
         # Parts often share their times ("both X and Y", the whole question): each set of
         # ranges is looked up once (with a named year, that is a BM25 pass over every row).
@@ -293,12 +297,18 @@ class Searcher:
         anywhere = None
         if all(a is not None for a in allowed):
             anywhere = np.logical_or.reduce([a for a in allowed if a is not None])
-        nearest = _Nearest(None, *_NONE)
+        dense = None
         if vector is not None and self.config.mode != "lexical":
             among = np.flatnonzero(anywhere) if anywhere is not None else None
-            nearest = _Nearest(vector, *self.index.nearest(vector, self.config.candidates, among))
-        cosines = _Cosines(self.index, vector, nearest.rows, nearest.scores)
+            dense = _dense_searches().submit(
+                self.index.nearest, vector, self.config.candidates, among
+            )
         lexical = self._lexical_scores([part.text for part, _ in parts])
+        for scores in lexical.values():
+            if scores:
+                scores.everywhere()  # added up while the dense search runs
+        nearest = _Nearest(None, *_NONE) if dense is None else _Nearest(vector, *dense.result())
+        cosines = _Cosines(self.index, vector, nearest.rows, nearest.scores)
         pending = []
         for (part, weight), part_allowed in zip(parts, allowed, strict=True):
             scores = lexical[part.text]
@@ -527,6 +537,19 @@ class Searcher:
                 self.index.chunks(picked_rows), picked, picked_rows, similarity, strict=True
             )
         ]
+
+
+@cache
+def _dense_searches() -> ThreadPoolExecutor:
+    """Where a question's dense search runs while its BM25 scores are added up on the
+    asking thread: FAISS searches, and PostgreSQL is waited for, without holding the GIL,
+    so the two overlap on two cores (README, *Side by side at scale*). A few threads serve
+    every searcher: each waits only for its own search."""
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="newsbot-dense")
+
+
+# A forked child has none of its parent's threads: it makes its own pool.
+os.register_at_fork(after_in_child=_dense_searches.cache_clear)
 
 
 def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
