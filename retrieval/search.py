@@ -346,9 +346,9 @@ class Searcher:
         distinct = list(dict.fromkeys(texts))
         if self.config.mode == "dense":
             return dict.fromkeys(distinct)
-        words = {text: Counter(self.lexical.query_terms(text)) for text in distinct}
         whole = None
         if len(distinct) > 2:
+            words = {text: Counter(self.lexical.query_terms(text)) for text in distinct}
             whole = next(
                 (
                     text
@@ -357,12 +357,10 @@ class Searcher:
                 ),
                 None,
             )
-        found: dict[str, QueryScores | None] = {
-            text: self.lexical.query(text) for text in distinct if text != whole
-        }
+        clauses = {text: self.lexical.query(text) for text in distinct if text != whole}
+        found: dict[str, QueryScores | None] = dict(clauses)
         if whole is not None:
-            parts = [scores for scores in found.values() if scores is not None]
-            found[whole] = QueryScores.summed(parts)
+            found[whole] = QueryScores.summed(list(clauses.values()))
         return found
 
     def _in_ranges(self, ranges: tuple[TimeRange, ...]) -> np.ndarray:
