@@ -468,17 +468,14 @@ def _measure_size(
                     dense = _dense(stores, maps, vectors, exact, among, exact_among)
                 with _phase(phases, f"{label}: PostgreSQL profile"):
                     profile = _pg_profile(url, vectors[:50], among["postgres"], pg_store)
-                answered: dict[str, dict[str, Any]] = {"faiss": {}, "postgres": {}}
+                backends = {
+                    "faiss": RetrievalSettings(index_dir=built.directory),
+                    "postgres": _pg_settings(url, work),
+                }
+                answered: dict[str, dict[str, Any]] = {b: {} for b in backends}
                 for prefix, questions in asked.items():
                     with _phase(phases, f"{label}: {prefix}answers"):
-                        found = _answers(
-                            {
-                                "faiss": RetrievalSettings(index_dir=built.directory),
-                                "postgres": _pg_settings(url, work),
-                            },
-                            embedder,
-                            questions,
-                        )
+                        found = _answers(backends, embedder, questions)
                     for backend, numbers in found.items():
                         answered[backend] |= {prefix + k: v for k, v in numbers.items()}
                 disk = {b: s.size_on_disk() / 1e6 for b, s in stores.items()}
